@@ -73,8 +73,8 @@ type histRun struct {
 }
 
 type histResp struct {
-	Page struct{ Total, Limit, Offset int } `json:"page"`
-	ReportHistory []histRun `json:"report_history"`
+	Page          struct{ Total, Limit, Offset int } `json:"page"`
+	ReportHistory []histRun                          `json:"report_history"`
 }
 
 func (h *harness) history(query string) histResp {
