@@ -1,0 +1,577 @@
+package flb
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// This file writes Fluent Bit log records (the msgpack "v2" event form) from
+// JSON rows. It is hand-written rather than built on a msgpack library because
+// it is on the hot path of a backfill (hundreds of thousands of rows a second)
+// and needs to do one thing: turn JSON bytes into msgpack bytes in one pass,
+// keeping every key and string byte-for-byte.
+
+// RecordHeaderTimeOffset is where the 8-byte EventTime payload starts in a
+// record written by AppendRecordHeader: two array headers, the ext marker and
+// the ext type.
+const RecordHeaderTimeOffset = 4
+
+// maxNesting bounds JSON nesting so a hostile row cannot exhaust the stack.
+const maxNesting = 1000
+
+// ErrNotObject is returned when a row is not a JSON object.
+var ErrNotObject = errors.New("row is not a JSON object")
+
+// AppendRecord appends one Fluent Bit v2 record, [[EventTime, {meta}], {row}],
+// to dst. Row is one JSON object (a digicert.Row converts implicitly): its keys
+// and string values are written exactly as sent (after JSON unescaping),
+// numbers become msgpack integers or floats, null becomes nil, and nested
+// objects and arrays become maps and arrays. On error dst is returned
+// unchanged (truncated to its original length).
+func AppendRecord(dst []byte, t time.Time, meta map[string]string, row []byte) ([]byte, error) {
+	n := len(dst)
+	dst = AppendRecordHeader(dst, t, meta)
+	var e RowEncoder
+	out, _, err := e.AppendBody(dst, row)
+	if err != nil {
+		return dst[:n], err
+	}
+	return out, nil
+}
+
+// AppendRecordHeader appends the record prefix `[[EventTime, {meta}],` (the
+// body follows). Meta keys are written sorted so equal maps give equal bytes.
+// The time can be replaced afterwards with SetEventTime, which lets a caller
+// cache the prefix once per run and learn the event time while encoding the body.
+func AppendRecordHeader(dst []byte, t time.Time, meta map[string]string) []byte {
+	dst = append(dst, 0x92, 0x92, 0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0)
+	SetEventTime(dst[len(dst)-12:], t)
+	dst = mpMapHeader(dst, len(meta))
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		dst = mpStr(dst, k)
+		dst = mpStr(dst, meta[k])
+	}
+	return dst
+}
+
+// SetEventTime writes t as the EventTime of the record that starts at rec[0]
+// (as laid out by AppendRecordHeader): big-endian uint32 seconds and uint32
+// nanoseconds. Times before 1970 become 0; times past 2106 are clamped below
+// the 0xFFFFFFFE/0xFFFFFFFF seconds values Fluent Bit reserves for group markers.
+func SetEventTime(rec []byte, t time.Time) {
+	sec, nsec := t.Unix(), t.Nanosecond()
+	switch {
+	case sec < 0:
+		sec, nsec = 0, 0
+	case sec > 0xFFFFFFFD:
+		sec = 0xFFFFFFFD
+	}
+	binary.BigEndian.PutUint32(rec[RecordHeaderTimeOffset:], uint32(sec))
+	binary.BigEndian.PutUint32(rec[RecordHeaderTimeOffset+4:], uint32(nsec))
+}
+
+// RowEncoder converts JSON rows to msgpack maps. It keeps scratch space between
+// calls, so use one per goroutine. The zero value is ready to use.
+type RowEncoder struct {
+	// TimeKey, if set, names a top-level key whose string value AppendBody
+	// returns (e.g. "Date and time (UTC)"), saving a second pass over the row.
+	TimeKey string
+
+	in       []byte
+	pos      int
+	depth    int
+	scratch  []byte
+	timeVal  []byte
+	haveTime bool
+}
+
+// SyntaxError reports malformed JSON in a row.
+type SyntaxError struct {
+	Offset int // byte offset in the row
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at offset %d: %s", e.Offset, e.Msg)
+}
+
+// AppendBody appends the msgpack map for the JSON object row to dst. It
+// returns the extended slice and, when TimeKey is set and present with a
+// string value, that value unescaped (nil otherwise; valid until the next
+// call). On error dst is returned truncated to its original length.
+func (e *RowEncoder) AppendBody(dst, row []byte) ([]byte, []byte, error) {
+	n := len(dst)
+	e.in, e.pos, e.depth, e.timeVal = row, 0, 0, e.timeVal[:0]
+	e.haveTime = false
+	e.skipSpace()
+	if e.pos >= len(e.in) || e.in[e.pos] != '{' {
+		e.in = nil
+		return dst[:n], nil, ErrNotObject
+	}
+	out, err := e.object(dst, e.TimeKey != "")
+	if err == nil {
+		e.skipSpace()
+		if e.pos != len(e.in) {
+			err = e.errorf("unexpected data after the row object")
+		}
+	}
+	e.in = nil // do not pin the caller's row
+	if err != nil {
+		return dst[:n], nil, err
+	}
+	if !e.haveTime {
+		return out, nil, nil
+	}
+	return out, e.timeVal, nil
+}
+
+func (e *RowEncoder) errorf(format string, args ...any) error {
+	return &SyntaxError{Offset: e.pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (e *RowEncoder) skipSpace() {
+	for e.pos < len(e.in) {
+		switch e.in[e.pos] {
+		case ' ', '\t', '\n', '\r':
+			e.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value appends the JSON value at e.pos.
+func (e *RowEncoder) value(dst []byte) ([]byte, error) {
+	e.skipSpace()
+	if e.pos >= len(e.in) {
+		return dst, e.errorf("unexpected end of row")
+	}
+	switch c := e.in[e.pos]; {
+	case c == '"':
+		return e.str(dst)
+	case c == '{':
+		return e.object(dst, false)
+	case c == '[':
+		return e.array(dst)
+	case c == 't':
+		return e.literal(dst, "true", 0xc3)
+	case c == 'f':
+		return e.literal(dst, "false", 0xc2)
+	case c == 'n':
+		return e.literal(dst, "null", 0xc0)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return e.number(dst)
+	default:
+		return dst, e.errorf("unexpected character %q", c)
+	}
+}
+
+func (e *RowEncoder) literal(dst []byte, word string, code byte) ([]byte, error) {
+	if !bytes.HasPrefix(e.in[e.pos:], []byte(word)) {
+		return dst, e.errorf("invalid literal")
+	}
+	e.pos += len(word)
+	return append(dst, code), nil
+}
+
+// object appends a JSON object as a msgpack map. With findTime it captures the
+// first string value of the member named TimeKey.
+func (e *RowEncoder) object(dst []byte, findTime bool) ([]byte, error) {
+	if e.depth++; e.depth > maxNesting {
+		return dst, e.errorf("nesting deeper than %d", maxNesting)
+	}
+	e.pos++ // '{'
+	start := len(dst)
+	dst = append(dst, 0xde, 0, 0) // map16 placeholder, fixed in finishContainer
+	count := 0
+	e.skipSpace()
+	if e.pos < len(e.in) && e.in[e.pos] == '}' {
+		e.pos++
+		e.depth--
+		return finishContainer(dst, start, 0, 0x80, 0xde), nil
+	}
+	for {
+		e.skipSpace()
+		if e.pos >= len(e.in) || e.in[e.pos] != '"' {
+			return dst, e.errorf("expected a string key")
+		}
+		keyStart := len(dst)
+		var err error
+		if dst, err = e.str(dst); err != nil {
+			return dst, err
+		}
+		e.skipSpace()
+		if e.pos >= len(e.in) || e.in[e.pos] != ':' {
+			return dst, e.errorf("expected ':' after a key")
+		}
+		e.pos++
+		valStart := len(dst)
+		if dst, err = e.value(dst); err != nil {
+			return dst, err
+		}
+		if findTime && !e.haveTime && isStr(dst[valStart]) && string(strPayload(dst[keyStart:valStart])) == e.TimeKey {
+			e.timeVal = append(e.timeVal[:0], strPayload(dst[valStart:])...)
+			e.haveTime = true
+		}
+		count++
+		e.skipSpace()
+		if e.pos >= len(e.in) {
+			return dst, e.errorf("unexpected end of row in an object")
+		}
+		switch e.in[e.pos] {
+		case ',':
+			e.pos++
+		case '}':
+			e.pos++
+			e.depth--
+			return finishContainer(dst, start, count, 0x80, 0xde), nil
+		default:
+			return dst, e.errorf("expected ',' or '}' in an object")
+		}
+	}
+}
+
+func (e *RowEncoder) array(dst []byte) ([]byte, error) {
+	if e.depth++; e.depth > maxNesting {
+		return dst, e.errorf("nesting deeper than %d", maxNesting)
+	}
+	e.pos++ // '['
+	start := len(dst)
+	dst = append(dst, 0xdc, 0, 0) // array16 placeholder
+	count := 0
+	e.skipSpace()
+	if e.pos < len(e.in) && e.in[e.pos] == ']' {
+		e.pos++
+		e.depth--
+		return finishContainer(dst, start, 0, 0x90, 0xdc), nil
+	}
+	for {
+		var err error
+		if dst, err = e.value(dst); err != nil {
+			return dst, err
+		}
+		count++
+		e.skipSpace()
+		if e.pos >= len(e.in) {
+			return dst, e.errorf("unexpected end of row in an array")
+		}
+		switch e.in[e.pos] {
+		case ',':
+			e.pos++
+		case ']':
+			e.pos++
+			e.depth--
+			return finishContainer(dst, start, count, 0x90, 0xdc), nil
+		default:
+			return dst, e.errorf("expected ',' or ']' in an array")
+		}
+	}
+}
+
+// finishContainer rewrites the 3-byte placeholder at dst[start] with the
+// shortest header for count entries: fix (≤15, shifts the content left by 2),
+// 16-bit in place, or 32-bit (shifts right by 2). Audit rows have ~24 keys, so
+// the common case is in place.
+func finishContainer(dst []byte, start, count int, fix, code16 byte) []byte {
+	switch {
+	case count <= 15:
+		dst[start] = fix | byte(count)
+		copy(dst[start+1:], dst[start+3:])
+		return dst[:len(dst)-2]
+	case count <= math.MaxUint16:
+		dst[start] = code16
+		binary.BigEndian.PutUint16(dst[start+1:], uint16(count))
+		return dst
+	default:
+		dst = append(dst, 0, 0)
+		copy(dst[start+5:], dst[start+3:len(dst)-2])
+		dst[start] = code16 + 1 // map32 / array32
+		binary.BigEndian.PutUint32(dst[start+1:], uint32(count))
+		return dst
+	}
+}
+
+// str appends the JSON string at e.pos as a msgpack str.
+func (e *RowEncoder) str(dst []byte) ([]byte, error) {
+	e.pos++ // opening quote
+	rest := e.in[e.pos:]
+	// A plain loop beats bytes.IndexByte here: audit values are short.
+	q := 0
+	for q < len(rest) && rest[q] != '"' && rest[q] != '\\' {
+		q++
+	}
+	if q == len(rest) {
+		return dst, e.errorf("unterminated string")
+	}
+	if rest[q] == '"' {
+		// Fast path: no escapes, the bytes are the value.
+		e.pos += q + 1
+		dst = mpStrHeader(dst, q)
+		return append(dst, rest[:q]...), nil
+	}
+	s := e.scratch[:0]
+	i := 0
+	for {
+		if i >= len(rest) {
+			e.pos += i
+			return dst, e.errorf("unterminated string")
+		}
+		c := rest[i]
+		if c == '"' {
+			break
+		}
+		if c != '\\' {
+			// Copy the run up to the next quote or backslash in one go.
+			j := i + 1
+			for j < len(rest) && rest[j] != '"' && rest[j] != '\\' {
+				j++
+			}
+			s = append(s, rest[i:j]...)
+			i = j
+			continue
+		}
+		if i+1 >= len(rest) {
+			e.pos += i
+			return dst, e.errorf("unterminated escape")
+		}
+		switch rest[i+1] {
+		case '"', '\\', '/':
+			s = append(s, rest[i+1])
+		case 'b':
+			s = append(s, '\b')
+		case 'f':
+			s = append(s, '\f')
+		case 'n':
+			s = append(s, '\n')
+		case 'r':
+			s = append(s, '\r')
+		case 't':
+			s = append(s, '\t')
+		case 'u':
+			r, ok := hex4(rest[i+2:])
+			if !ok {
+				e.pos += i
+				return dst, e.errorf(`invalid \u escape`)
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				// A pair makes one rune; a lone half becomes U+FFFD, as encoding/json does.
+				if i+1 < len(rest) && rest[i] == '\\' && rest[i+1] == 'u' {
+					if r2, ok := hex4(rest[i+2:]); ok {
+						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+							s = utf8.AppendRune(s, d)
+							i += 6
+							continue
+						}
+					}
+				}
+				r = utf8.RuneError
+			}
+			s = utf8.AppendRune(s, r)
+			continue
+		default:
+			e.pos += i
+			return dst, e.errorf("invalid escape %q", rest[i+1])
+		}
+		i += 2
+	}
+	e.pos += i + 1
+	e.scratch = s
+	dst = mpStrHeader(dst, len(s))
+	return append(dst, s...), nil
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// number appends a JSON number: an integer that fits int64/uint64 becomes a
+// msgpack int, anything else a float64.
+func (e *RowEncoder) number(dst []byte) ([]byte, error) {
+	start := e.pos
+	i := e.pos
+	in := e.in
+	if in[i] == '-' {
+		i++
+	}
+	digits := i
+	for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+		i++
+	}
+	if i == digits || (in[digits] == '0' && i-digits > 1) {
+		e.pos = start
+		return dst, e.errorf("invalid number")
+	}
+	isInt := true
+	if i < len(in) && in[i] == '.' {
+		isInt = false
+		i++
+		d := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == d {
+			e.pos = i
+			return dst, e.errorf("invalid number")
+		}
+	}
+	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
+		isInt = false
+		i++
+		if i < len(in) && (in[i] == '+' || in[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+		}
+		if i == d {
+			e.pos = i
+			return dst, e.errorf("invalid number")
+		}
+	}
+	e.pos = i
+	text := in[start:i]
+	if isInt && i-digits <= 18 {
+		// Fast path without strconv (its errors would make the text escape).
+		var v int64
+		for _, c := range in[digits:i] {
+			v = v*10 + int64(c-'0')
+		}
+		if in[start] == '-' {
+			v = -v
+		}
+		return mpInt(dst, v), nil
+	}
+	if isInt {
+		if in[start] == '-' {
+			if v, err := strconv.ParseInt(string(text), 10, 64); err == nil {
+				return mpInt(dst, v), nil
+			}
+		} else if v, err := strconv.ParseUint(string(text), 10, 64); err == nil {
+			return mpUint(dst, v), nil
+		}
+	}
+	f, err := strconv.ParseFloat(string(text), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return dst, e.errorf("invalid number")
+	}
+	// Out-of-range values become ±Inf, as the closest float64 (strconv's answer).
+	return mpFloat64(dst, f), nil
+}
+
+func isStr(code byte) bool {
+	return code&0xe0 == 0xa0 || code == 0xd9 || code == 0xda || code == 0xdb
+}
+
+// strPayload returns the bytes of the msgpack str that starts at b[0].
+func strPayload(b []byte) []byte {
+	switch c := b[0]; {
+	case c&0xe0 == 0xa0:
+		n := int(c & 0x1f)
+		return b[1 : 1+n]
+	case c == 0xd9:
+		n := int(b[1])
+		return b[2 : 2+n]
+	case c == 0xda:
+		n := int(binary.BigEndian.Uint16(b[1:]))
+		return b[3 : 3+n]
+	default:
+		n := int(binary.BigEndian.Uint32(b[1:]))
+		return b[5 : 5+n]
+	}
+}
+
+func mpStrHeader(dst []byte, n int) []byte {
+	switch {
+	case n <= 31:
+		return append(dst, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		return append(dst, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		return append(dst, 0xda, byte(n>>8), byte(n))
+	default:
+		return append(dst, 0xdb, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+func mpStr(dst []byte, s string) []byte {
+	return append(mpStrHeader(dst, len(s)), s...)
+}
+
+func mpMapHeader(dst []byte, n int) []byte {
+	switch {
+	case n <= 15:
+		return append(dst, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		return append(dst, 0xde, byte(n>>8), byte(n))
+	default:
+		return append(dst, 0xdf, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+func mpUint(dst []byte, v uint64) []byte {
+	switch {
+	case v <= 127:
+		return append(dst, byte(v))
+	case v <= math.MaxUint8:
+		return append(dst, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return append(dst, 0xcd, byte(v>>8), byte(v))
+	case v <= math.MaxUint32:
+		return append(dst, 0xce, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
+	}
+}
+
+func mpInt(dst []byte, v int64) []byte {
+	switch {
+	case v >= 0:
+		return mpUint(dst, uint64(v))
+	case v >= -32:
+		return append(dst, byte(v))
+	case v >= math.MinInt8:
+		return append(dst, 0xd0, byte(v))
+	case v >= math.MinInt16:
+		return append(dst, 0xd1, byte(v>>8), byte(v))
+	case v >= math.MinInt32:
+		return append(dst, 0xd2, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(v))
+	}
+}
+
+func mpFloat64(dst []byte, f float64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, 0xcb), math.Float64bits(f))
+}
