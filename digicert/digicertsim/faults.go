@@ -21,14 +21,18 @@ const (
 	FaultStatus
 	// FaultReset hijacks the connection and closes it with a TCP reset
 	// before any response (needs a real server, e.g. httptest.Server).
+	// net/http clients transparently retry an idempotent request once when
+	// a reused keep-alive connection fails this way; use Times 2 (or fresh
+	// connections) to make sure the client sees the error.
 	FaultReset
 	// FaultTruncate serves only the first Fault.After bytes of the body
 	// (default half). With Fault.Abort the declared Content-Length is the
 	// full size and the connection is dropped (unexpected EOF); without it
 	// the short body is a complete, well-formed HTTP response.
 	FaultTruncate
-	// FaultSlowBody writes the body in 512-byte pieces with Fault.Delay
-	// (wall time, default 5ms) between them.
+	// FaultSlowBody writes each body write (bodies go out in 64 KiB writes)
+	// in up to 16 flushed pieces with Fault.Delay (wall time, default 5ms)
+	// after each.
 	FaultSlowBody
 	// FaultDelay waits Fault.Delay (wall time) before answering normally,
 	// or until the client gives up.

@@ -4,13 +4,13 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 )
 
 const testKey = "test-key-0123456789"
@@ -116,20 +116,28 @@ func (h *harness) post(reportID string) string {
 	return runs[len(runs)-1].RunID
 }
 
-// rows decodes a body (JSON array, or a ZIP whose .json members are read in
-// name order) into raw row objects.
+// rowsOf decodes a body (JSON array, or a ZIP whose .json members are
+// read in name order) into raw row objects.
 func rowsOf(t *testing.T, body []byte) []json.RawMessage {
 	t.Helper()
+	rows, err := decodeRows(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func decodeRows(body []byte) ([]json.RawMessage, error) {
 	if !bytes.HasPrefix(body, []byte("PK\x03\x04")) {
 		var rows []json.RawMessage
 		if err := json.Unmarshal(body, &rows); err != nil {
-			t.Fatalf("decode array: %v (body starts %q)", err, head(body))
+			return nil, fmt.Errorf("decode array: %w (body starts %q)", err, head(body))
 		}
-		return rows
+		return rows, nil
 	}
-	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	zr, err := zipReader(body)
 	if err != nil {
-		t.Fatalf("open zip: %v", err)
+		return nil, fmt.Errorf("open zip: %w", err)
 	}
 	files := append([]*zip.File(nil), zr.File...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
@@ -140,16 +148,20 @@ func rowsOf(t *testing.T, body []byte) []json.RawMessage {
 		}
 		rc, err := f.Open()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		b, err := io.ReadAll(rc)
 		rc.Close()
 		if err != nil {
-			t.Fatalf("read %s: %v", f.Name, err)
+			return nil, fmt.Errorf("read %s: %w", f.Name, err)
 		}
-		rows = append(rows, rowsOf(t, b)...)
+		part, err := decodeRows(b)
+		if err != nil {
+			return nil, fmt.Errorf("member %s: %w", f.Name, err)
+		}
+		rows = append(rows, part...)
 	}
-	return rows
+	return rows, nil
 }
 
 func head(b []byte) []byte { return b[:min(len(b), 80)] }
@@ -170,4 +182,6 @@ func eventStrings(es []Event) []string {
 	return out
 }
 
-var _ = time.Second
+func zipReader(b []byte) (*zip.Reader, error) {
+	return zip.NewReader(bytes.NewReader(b), int64(len(b)))
+}

@@ -104,8 +104,11 @@ func (s *Server) historyEntries(now time.Time, polls int) []historyEntry {
 		e.Status = st
 		e.ManuallyTriggered = rn.manual
 		e.SplitReportCount = rn.parts
-		if rn.manual {
+		switch {
+		case rn.manual:
 			e.Schedule = "ON_DEMAND"
+		case e.Schedule == "ON_DEMAND":
+			e.Schedule = "WEEKLY" // a schedule started it
 		}
 		e.sortSeq = rn.seq
 		out = append(out, e)

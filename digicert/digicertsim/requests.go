@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// maxRequestLog bounds the request log kept for Requests.
+const maxRequestLog = 100000
+
 // RequestLog is one served request. It never holds the API key.
 type RequestLog struct {
 	Time    time.Time // wall time the request ended
@@ -18,7 +21,8 @@ type RequestLog struct {
 	KeyKind string // "full", "view-only", "invalid" or "none"
 }
 
-// Requests returns a copy of the request log, oldest first.
+// Requests returns a copy of the request log, oldest first (at most the
+// last maxRequestLog requests).
 func (s *Server) Requests() []RequestLog {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,6 +50,10 @@ func (s *Server) logRequest(r *http.Request, rec *statusRecorder, fault string, 
 		Query: r.URL.RawQuery, Status: status, Bytes: rec.n, Fault: fault, KeyKind: kind,
 	}
 	s.mu.Lock()
+	if len(s.reqs) >= maxRequestLog {
+		// Long-running binaries: keep the newest half.
+		s.reqs = append(s.reqs[:0], s.reqs[len(s.reqs)/2:]...)
+	}
 	s.reqs = append(s.reqs, l)
 	s.mu.Unlock()
 	if s.cfg.Logger != nil {

@@ -56,25 +56,34 @@ func (s *Server) Advance(d time.Duration) { s.clk.advance(d) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
-	fault := s.serve(rec, r)
-	s.logRequest(r, rec, fault, time.Since(start))
+	var fault string
+	defer func() {
+		// Log aborted requests too (FaultTruncate with Abort panics).
+		p := recover()
+		s.logRequest(r, rec, fault, time.Since(start))
+		if p != nil {
+			panic(p)
+		}
+	}()
+	s.serve(rec, r, &fault)
 }
 
 // serve applies a matching request fault, then auth, then the route. It
-// returns the name of the fault applied, if any.
-func (s *Server) serve(w *statusRecorder, r *http.Request) string {
+// records the name of the fault applied in *fault.
+func (s *Server) serve(w *statusRecorder, r *http.Request, fault *string) {
 	p := r.URL.Path
 	if p == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
-		return ""
+		return
 	}
 	s.mu.Lock()
 	f, hasFault := s.takeFault(requestFaultKinds, r.Method, p)
 	s.mu.Unlock()
 	if hasFault {
+		*fault = f.Kind.String()
 		if done := s.applyFault(w, r, f); done {
-			return f.Kind.String()
+			return
 		}
 	}
 	var out http.ResponseWriter = w
@@ -89,10 +98,6 @@ func (s *Server) serve(w *statusRecorder, r *http.Request) string {
 		}
 	}
 	s.route(out, r)
-	if hasFault {
-		return f.Kind.String()
-	}
-	return ""
 }
 
 // route dispatches an API request after checking the key.

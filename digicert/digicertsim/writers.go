@@ -40,26 +40,30 @@ func (r *statusRecorder) Flush() {
 // Unwrap lets http.ResponseController reach the connection (Hijack).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// slowWriter trickles the body out in small flushed pieces.
+// slowWriter trickles the body out: every write is cut into up to
+// slowPieces flushed pieces (at least 512 bytes each) with a pause after each.
 type slowWriter struct {
 	http.ResponseWriter
 	delay time.Duration
 }
+
+const slowPieces = 16
 
 func (w *slowWriter) Write(b []byte) (int, error) {
 	d := w.delay
 	if d <= 0 {
 		d = 5 * time.Millisecond
 	}
+	piece := max(512, (len(b)+slowPieces-1)/slowPieces)
 	n := 0
 	for len(b) > 0 {
-		k := min(len(b), 512)
+		k := min(len(b), piece)
 		m, err := w.ResponseWriter.Write(b[:k])
 		n += m
 		if err != nil {
 			return n, err
 		}
-		http.NewResponseController(w.ResponseWriter).Flush()
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
 		b = b[k:]
 		time.Sleep(d)
 	}
@@ -100,7 +104,7 @@ func (w *truncWriter) finish() {
 	w.ResponseWriter.WriteHeader(w.status)
 	_, _ = w.ResponseWriter.Write(full[:n])
 	if w.fault.Abort {
-		http.NewResponseController(w.ResponseWriter).Flush()
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
 		// The server recovers ErrAbortHandler and closes the connection
 		// without finishing the body.
 		panic(http.ErrAbortHandler)
