@@ -2,7 +2,6 @@ package digicertsim
 
 import (
 	"strconv"
-	"unicode/utf8"
 )
 
 // Columns are the audit-log column headings exactly as DigiCert sends them
@@ -68,48 +67,54 @@ const (
 func (g *generator) appendRow(dst []byte, h int64, e event) []byte {
 	var v [numColumns]string
 	g.fill(&v, h, e)
-	dst = append(dst, '{')
-	for i, k := range Columns {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, k)
-		dst = append(dst, ':')
+	for i := range Columns {
+		dst = append(dst, keyPrefixes[i]...)
 		dst = appendJSONString(dst, v[i])
 	}
 	return append(dst, '}')
 }
 
+// keyPrefixes holds `{"key":` / `,"key":` for each column, escaped once.
+var keyPrefixes = func() (p [numColumns][]byte) {
+	for i, k := range Columns {
+		sep := byte(',')
+		if i == 0 {
+			sep = '{'
+		}
+		p[i] = append(appendJSONString([]byte{sep}, k), ':')
+	}
+	return p
+}()
+
 // appendJSONString escapes only what JSON requires (quote, backslash,
 // control characters), leaving non-ASCII text as raw UTF-8, which is how
-// most servers emit it.
+// most servers emit it. Safe runs are copied in one append (this is the
+// hot loop when serving million-row runs).
 func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	for i := 0; i < len(s); {
+	start := 0
+	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= utf8.RuneSelf {
-			_, n := utf8.DecodeRuneInString(s[i:])
-			dst = append(dst, s[i:i+n]...)
-			i += n
-			continue
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue // also every byte of a multi-byte UTF-8 sequence
 		}
-		switch {
-		case c == '"' || c == '\\':
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
 			dst = append(dst, '\\', c)
-		case c == '\n':
+		case '\n':
 			dst = append(dst, '\\', 'n')
-		case c == '\r':
+		case '\r':
 			dst = append(dst, '\\', 'r')
-		case c == '\t':
+		case '\t':
 			dst = append(dst, '\\', 't')
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		default:
-			dst = append(dst, c)
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
-		i++
+		start = i + 1
 	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 
