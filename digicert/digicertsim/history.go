@@ -32,7 +32,8 @@ type historyEntry struct {
 	ManuallyTriggered bool     `json:"manually_triggered"`
 	SplitReportCount  int      `json:"split_report_count"`
 
-	sortSeq int
+	sortTime time.Time // creation (simulated)
+	sortSeq  int
 }
 
 type historyPage struct {
@@ -133,14 +134,20 @@ func (s *Server) entry(rep *report, at time.Time) historyEntry {
 	return historyEntry{
 		DisplayName: rep.name, ReportID: rep.id, CreatedByID: 12345, CreatedByName: "John Doe",
 		CreatedDate: at.Add(-createdOffset).Format(histTime), ReportType: rep.typ,
-		ReportTypeName: rep.typeName, Schedule: rep.schedule, Format: rep.format,
+		ReportTypeName: rep.typeName, Schedule: rep.schedule, Format: rep.format, sortTime: at,
 	}
 }
 
 func (s *Server) sortHistory(es []historyEntry) {
+	older := func(a, b historyEntry) bool {
+		if !a.sortTime.Equal(b.sortTime) {
+			return a.sortTime.Before(b.sortTime)
+		}
+		return a.sortSeq < b.sortSeq
+	}
 	switch s.cfg.HistoryOrder {
 	case OrderOldestFirst:
-		sort.SliceStable(es, func(i, j int) bool { return es[i].sortSeq < es[j].sortSeq })
+		sort.SliceStable(es, func(i, j int) bool { return older(es[i], es[j]) })
 	case OrderShuffled:
 		// Stable per entry, so paging stays consistent.
 		key := func(e historyEntry) uint64 {
@@ -148,7 +155,7 @@ func (s *Server) sortHistory(es []historyEntry) {
 		}
 		sort.SliceStable(es, func(i, j int) bool { return key(es[i]) < key(es[j]) })
 	default:
-		sort.SliceStable(es, func(i, j int) bool { return es[i].sortSeq > es[j].sortSeq })
+		sort.SliceStable(es, func(i, j int) bool { return older(es[j], es[i]) })
 	}
 }
 

@@ -101,7 +101,14 @@ func TestHistoryContent(t *testing.T) {
 	}
 	all := h.history("")
 	types, odd, noID := map[string]bool{}, 0, 0
+	last := "9999"
 	for _, e := range all.ReportHistory {
+		if e.StartDate != nil {
+			if *e.StartDate > last {
+				t.Fatalf("default order is not newest first: %s after %s", *e.StartDate, last)
+			}
+			last = *e.StartDate
+		}
 		types[e.ReportType] = true
 		if e.RunID == nil || *e.RunID == "" {
 			noID++

@@ -54,7 +54,7 @@ func (s *Server) status(rn *run, now time.Time, polls int) string {
 	if rn.stuck {
 		return StatusGenerating
 	}
-	if now.Before(rn.created.Add(s.cfg.GenerateDelay)) || polls-rn.polls0 < s.cfg.ReadyAfterPolls {
+	if !rn.seeded && (now.Before(rn.created.Add(s.cfg.GenerateDelay)) || polls-rn.polls0 < s.cfg.ReadyAfterPolls) {
 		return StatusGenerating
 	}
 	if rn.fail {
