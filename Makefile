@@ -12,7 +12,7 @@ VGW_VERSION := v1.8.0
 
 export CGO_ENABLED := 1
 
-.PHONY: all build plugins sim test unit integration bench lint fmt clean versitygw
+.PHONY: all build test unit bench lint fmt clean versitygw run
 
 all: build
 
@@ -54,3 +54,7 @@ fmt:
 
 clean:
 	rm -rf $(BUILD)
+
+# run: the pipeline natively (simulator + versitygw + local Fluent Bit).
+run: build versitygw
+	./test/run-local
