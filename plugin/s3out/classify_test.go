@@ -1,0 +1,80 @@
+package s3out
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+)
+
+// apiErr builds an error shaped like the SDK's: an operation error wrapping
+// an HTTP response error wrapping the service's coded error.
+func apiErr(status int, code string) error {
+	var inner error = &smithy.GenericAPIError{Code: code, Message: "test"}
+	if code == "" {
+		inner = errors.New("http error")
+	}
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: &awshttp.ResponseError{
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Header: http.Header{}}}, Err: inner},
+	}}
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want Status
+	}{
+		{"nil", nil, StatusOK},
+		{"already stored", fmt.Errorf("PutObject k: %w", errAlreadyStored), StatusOK},
+		{"412", apiErr(412, "PreconditionFailed"), StatusOK},
+		{"corrupt chunk", fmt.Errorf("record 3: %w", &flb.DecodeError{Reason: "truncated"}), StatusError},
+		{"timeout", fmt.Errorf("put: %w", context.DeadlineExceeded), StatusRetry},
+		{"cancelled at exit", context.Canceled, StatusRetry},
+		{"connection refused", &smithy.OperationError{Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, StatusRetry},
+		{"credentials unavailable", errors.New("get identity: failed to refresh cached credentials"), StatusRetry},
+		{"503 SlowDown", apiErr(503, "SlowDown"), StatusRetry},
+		{"500", apiErr(500, "InternalError"), StatusRetry},
+		{"502 no code", apiErr(502, ""), StatusRetry},
+		{"429", apiErr(429, "TooManyRequests"), StatusRetry},
+		{"400 RequestTimeout", apiErr(400, "RequestTimeout"), StatusRetry},
+		{"400 ExpiredToken", apiErr(400, "ExpiredToken"), StatusRetry},
+		{"403 clock skew", apiErr(403, "RequestTimeTooSkewed"), StatusRetry},
+		{"409 conditional conflict", apiErr(409, "ConditionalRequestConflict"), StatusRetry},
+		{"404 NoSuchUpload", apiErr(404, "NoSuchUpload"), StatusRetry},
+		{"KMS throttling", apiErr(400, "KMS.ThrottlingException"), StatusRetry},
+		{"403 AccessDenied", apiErr(403, "AccessDenied"), StatusError},
+		{"403 bad key", apiErr(403, "InvalidAccessKeyId"), StatusError},
+		{"403 bad secret", apiErr(403, "SignatureDoesNotMatch"), StatusError},
+		{"404 NoSuchBucket", apiErr(404, "NoSuchBucket"), StatusError},
+		{"404 versitygw unknown key", apiErr(404, "XAdminUserNotFound"), StatusError},
+		{"400 InvalidArgument", apiErr(400, "InvalidArgument"), StatusError},
+		{"301 wrong region", apiErr(301, ""), StatusError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Classify(tc.err); got != tc.want {
+				t.Errorf("Classify(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStatusMatchesFluentBit(t *testing.T) {
+	// flb_output.h: FLB_ERROR 0, FLB_OK 1, FLB_RETRY 2.
+	if StatusError != 0 || StatusOK != 1 || StatusRetry != 2 {
+		t.Fatal("Status values must equal Fluent Bit's return codes")
+	}
+	if StatusRetry.String() != "RETRY" || Status(7).String() != "UNKNOWN" {
+		t.Error("String()")
+	}
+}

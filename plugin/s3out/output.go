@@ -1,0 +1,168 @@
+package s3out
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+)
+
+// startupTimeout bounds the credential and bucket checks in New.
+const startupTimeout = 30 * time.Second
+
+// Output is one configured secops_s3 instance. Flush may be called from
+// several goroutines (Fluent Bit workers) at once.
+type Output struct {
+	cfg  Config
+	api  objectAPI
+	spec objectSpec
+	enc  *ndjsonEncoder
+	log  flb.Logger
+
+	ctx    context.Context // cancelled by Close: aborts in-flight uploads
+	cancel context.CancelFunc
+	bufs   sync.Pool // *[]byte for compressed objects
+}
+
+// New builds the S3 client from cfg and the default credential chain, checks
+// the credentials and the bucket, and returns a ready output. Its errors say
+// what to fix and never contain a secret.
+func New(ctx context.Context, cfg Config, log flb.Logger) (*Output, error) {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	awsCfg, err := loadAWSConfig(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("%s: no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role_arn, or run with an instance/pod role): %w", PluginName, err)
+	}
+	client := newS3Client(awsCfg, cfg)
+	warning, err := checkBucket(ctx, client, cfg, awsCfg.Region)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		log.Warn(warning)
+	}
+	o := newOutput(cfg, client, log)
+	// Checksums are named on multipart uploads only where the SDK computes them.
+	o.spec.checksums = cfg.Endpoint == ""
+	log.Info("ready", "bucket", cfg.Bucket, "where", where(cfg, awsCfg.Region), "key_format", cfg.KeyFormat.String(), "prefix", cfg.Prefix)
+	return o, nil
+}
+
+// newOutput wires an output around any objectAPI (tests use fakes).
+func newOutput(cfg Config, api objectAPI, log flb.Logger) *Output {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Output{
+		cfg: cfg,
+		api: api,
+		spec: objectSpec{
+			bucket:          cfg.Bucket,
+			contentEncoding: cfg.ContentEncoding,
+			sse:             cfg.SSE,
+			kmsKeyID:        cfg.SSEKMSKeyID,
+			storageClass:    cfg.StorageClass,
+			threshold:       int(cfg.MultipartThreshold),
+			partSize:        int(cfg.PartSize),
+		},
+		enc:    newNDJSONEncoder(cfg.CompressionLevel, cfg.JSONDateKey, cfg.JSONDateFormat),
+		log:    log,
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// Close cancels uploads still running; later flushes return StatusRetry.
+func (o *Output) Close() { o.cancel() }
+
+// ContentHash identifies a chunk: 16 hex digits of SHA-256 over the tag, a
+// zero byte and the chunk bytes. Fluent Bit hands a retried chunk over with
+// the same bytes, so a retry gets the same key.
+func ContentHash(tag string, chunk []byte) string {
+	h := sha256.New()
+	h.Write([]byte(tag))
+	h.Write([]byte{0})
+	h.Write(chunk)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// Report describes one flush.
+type Report struct {
+	Status        Status
+	Key           string // object key ("" when the chunk had no records)
+	Records       int
+	NDJSONBytes   int64
+	StoredBytes   int64 // compressed bytes sent
+	Parts         int   // multipart parts; 0 for a single PutObject
+	MaxBuffered   int   // peak compressed bytes held in memory
+	AlreadyStored bool  // the key existed (412): an earlier attempt stored it
+	Err           error // why, when Status is not OK
+}
+
+// Flush stores one chunk and reports the outcome; it also logs it. The chunk
+// is only read during the call.
+func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) Report {
+	r := o.flush(ctx, chunk, tag)
+	switch {
+	case r.Status == StatusOK && r.AlreadyStored:
+		o.log.Info("object already stored by an earlier attempt of this chunk; not written again", "key", r.Key, "records", r.Records)
+	case r.Status == StatusOK && r.Records == 0:
+		o.log.Debug("chunk has no records; nothing stored", "tag", tag)
+	case r.Status == StatusOK:
+		o.log.Debug("stored", "key", r.Key, "records", r.Records, "ndjson_bytes", r.NDJSONBytes, "gzip_bytes", r.StoredBytes, "parts", r.Parts)
+	case r.Status == StatusRetry:
+		o.log.Warn("upload failed; Fluent Bit will retry the chunk", "key", r.Key, "records", r.Records, "error", r.Err)
+	default:
+		o.log.Error("chunk dropped (permanent error)", "key", r.Key, "records", r.Records, "error", r.Err)
+	}
+	return r
+}
+
+func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report) {
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.UploadTimeout)
+	defer cancel()
+	stop := context.AfterFunc(o.ctx, cancel)
+	defer stop()
+
+	hash := ContentHash(tag, chunk)
+	var first time.Time
+	key := func() string {
+		r.Key = o.cfg.KeyFormat.Render(KeyVars{Prefix: o.cfg.Prefix, Tag: tag, Hash: hash, Time: first})
+		return r.Key
+	}
+	bp := o.buffer()
+	w := newObjectWriter(ctx, o.api, &o.spec, key, *bp)
+	st, err := o.enc.Encode(w, chunk, func(t time.Time) { first = t })
+	r.Records, r.NDJSONBytes = st.Records, st.NDJSONBytes
+	if err == nil && st.Records > 0 {
+		err = w.Close()
+	}
+	r.StoredBytes, r.Parts, r.MaxBuffered = w.stored, len(w.parts), w.maxBuffered
+	if aerr := w.Abort(); aerr != nil {
+		o.log.Warn("could not abort the unfinished multipart upload; its parts stay until a lifecycle rule removes them", "error", aerr)
+	}
+	r.Status = Classify(err)
+	r.AlreadyStored = errors.Is(err, errAlreadyStored)
+	if r.Status != StatusOK {
+		r.Err = err
+		return r // the buffer may still be referenced by a cancelled request: not reused
+	}
+	*bp = w.buf[:0]
+	o.bufs.Put(bp)
+	return r
+}
+
+func (o *Output) buffer() *[]byte {
+	if p, ok := o.bufs.Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, 0, 256<<10)
+	return &b
+}

@@ -1,0 +1,276 @@
+package s3out
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+)
+
+var t0 = time.Date(2025, 2, 6, 10, 28, 4, 0, time.UTC)
+
+func testConfig(t testing.TB, set flb.MapConfig) Config {
+	t.Helper()
+	if set == nil {
+		set = flb.MapConfig{}
+	}
+	set["bucket"] = "logs"
+	c, err := LoadConfig(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestFlushPutObject(t *testing.T) {
+	fake := newFakeS3()
+	log := &flb.MemoryLogger{}
+	o := newOutput(testConfig(t, nil), fake, log)
+	rows := auditRows(3, t0, 1)
+	rows = append(rows, []byte(`{"User name":"Zoë \"Q\" O'Brien","Activity":"a\\b\tc\u0001","emoji":"🙂","nested":{"list":[1,"two",null,true,{"x":-5}]}}`))
+	chunk := buildChunk(t, rows, t0)
+
+	r := o.Flush(context.Background(), chunk, "digicert.audit")
+	if r.Status != StatusOK || r.Err != nil {
+		t.Fatalf("status %v: %v", r.Status, r.Err)
+	}
+	wantKey := "digicert/logs/2025/02/06/102804-digicert-audit-" + ContentHash("digicert.audit", chunk) + ".json.gz"
+	if r.Key != wantKey || r.Records != 4 || r.Parts != 0 {
+		t.Errorf("report %+v, want key %s, 4 records, no parts", r, wantKey)
+	}
+	obj, ok := fake.objects[wantKey]
+	if !ok || len(fake.objects) != 1 {
+		t.Fatalf("objects: %v", fake.calls)
+	}
+	if obj.contentType != "application/x-ndjson" || obj.contentEncoding != "gzip" {
+		t.Errorf("headers: %q %q", obj.contentType, obj.contentEncoding)
+	}
+	if got := string(gunzipSingle(t, obj.body)); got != wantNDJSON(rows) {
+		t.Errorf("object content:\n%s\nwant:\n%s", got, wantNDJSON(rows))
+	}
+	if r.NDJSONBytes != int64(len(wantNDJSON(rows))) || r.StoredBytes != int64(len(obj.body)) {
+		t.Errorf("sizes %d/%d, want %d/%d", r.NDJSONBytes, r.StoredBytes, len(wantNDJSON(rows)), len(obj.body))
+	}
+	if !strings.Contains(log.String(), "[debug] stored key="+wantKey) {
+		t.Errorf("log: %s", log)
+	}
+}
+
+func TestFlushSameChunkTwiceStoresOnce(t *testing.T) {
+	fake := newFakeS3()
+	log := &flb.MemoryLogger{}
+	o := newOutput(testConfig(t, nil), fake, log)
+	chunk := buildChunk(t, auditRows(5, t0, 2), t0)
+	first := o.Flush(context.Background(), chunk, "t")
+	second := o.Flush(context.Background(), chunk, "t")
+	if first.Status != StatusOK || first.AlreadyStored {
+		t.Fatalf("first: %+v", first)
+	}
+	if second.Status != StatusOK || !second.AlreadyStored || second.Key != first.Key {
+		t.Fatalf("second: %+v", second)
+	}
+	if len(fake.objects) != 1 {
+		t.Errorf("%d objects, want 1", len(fake.objects))
+	}
+	if !strings.Contains(log.String(), "[info] object already stored") {
+		t.Errorf("log: %s", log)
+	}
+	// Same records under another tag are another chunk: another key.
+	if other := o.Flush(context.Background(), chunk, "t2"); other.Key == first.Key || other.AlreadyStored {
+		t.Errorf("other tag: %+v", other)
+	}
+}
+
+func TestFlushOptions(t *testing.T) {
+	fake := newFakeS3()
+	cfg := testConfig(t, flb.MapConfig{"content_encoding": "off", "json_date_key": "date", "sse": "AES256", "storage_class": "STANDARD_IA",
+		"key_format": "${prefix}/${tag}/${hash}.json.gz", "prefix": "p"})
+	o := newOutput(cfg, fake, &flb.MemoryLogger{})
+	chunk := buildChunk(t, [][]byte{[]byte(`{"a":1}`)}, t0.Add(123456*time.Microsecond))
+	r := o.Flush(context.Background(), chunk, "tg")
+	if r.Status != StatusOK {
+		t.Fatal(r.Err)
+	}
+	obj := fake.objects["p/tg/"+ContentHash("tg", chunk)+".json.gz"]
+	if obj.contentEncoding != "" || obj.sse != "AES256" || obj.storageClass != "STANDARD_IA" {
+		t.Errorf("object %+v", obj)
+	}
+	if got := string(gunzipSingle(t, obj.body)); got != `{"date":"2025-02-06T10:28:04.123456Z","a":1}`+"\n" {
+		t.Errorf("line %q", got)
+	}
+
+	cfg = testConfig(t, flb.MapConfig{"json_date_key": "ts", "json_date_format": "epoch_ms"})
+	o = newOutput(cfg, fake, &flb.MemoryLogger{})
+	r = o.Flush(context.Background(), chunk, "tg")
+	if got := string(gunzipSingle(t, fake.objects[r.Key].body)); got != `{"ts":1738837684123,"a":1}`+"\n" {
+		t.Errorf("epoch_ms line %q", got)
+	}
+}
+
+func TestFlushMultipart(t *testing.T) {
+	fake := newFakeS3()
+	cfg := testConfig(t, nil)
+	cfg.MultipartThreshold, cfg.PartSize = 96<<10, 40<<10 // below S3's minimum: the fake does not care
+	o := newOutput(cfg, fake, &flb.MemoryLogger{})
+	rows := noiseRows(100, 4000, 3) // ~400 KB of incompressible NDJSON
+	chunk := buildChunk(t, rows, t0)
+
+	r := o.Flush(context.Background(), chunk, "t")
+	if r.Status != StatusOK {
+		t.Fatal(r.Err)
+	}
+	if r.Parts < 3 || len(fake.lastPart) != r.Parts {
+		t.Fatalf("parts %d (fake saw %v)", r.Parts, fake.lastPart)
+	}
+	for i, n := range fake.lastPart[:len(fake.lastPart)-1] {
+		if n != int(cfg.PartSize) {
+			t.Errorf("part %d is %d bytes, want %d", i+1, n, cfg.PartSize)
+		}
+	}
+	if r.MaxBuffered >= int(cfg.MultipartThreshold+cfg.PartSize) {
+		t.Errorf("buffered up to %d bytes; bound is threshold+part = %d", r.MaxBuffered, cfg.MultipartThreshold+cfg.PartSize)
+	}
+	obj := fake.objects[r.Key]
+	if obj.contentType != NDJSONContentType || obj.contentEncoding != "gzip" {
+		t.Errorf("headers %+v", obj)
+	}
+	if got := string(gunzipSingle(t, obj.body)); got != wantNDJSON(rows) {
+		t.Error("multipart object content differs from the rows")
+	}
+	if fake.aborted != 0 || len(fake.uploads) != 0 {
+		t.Errorf("aborted %d, open uploads %d", fake.aborted, len(fake.uploads))
+	}
+
+	// The same chunk again: Complete answers 412, the upload is aborted, OK.
+	again := o.Flush(context.Background(), chunk, "t")
+	if again.Status != StatusOK || !again.AlreadyStored || fake.aborted != 1 || len(fake.uploads) != 0 {
+		t.Errorf("second flush %+v, aborted %d, open %d", again, fake.aborted, len(fake.uploads))
+	}
+}
+
+func TestFlushMultipartFailureAbortsThenRetrySucceeds(t *testing.T) {
+	fake := newFakeS3()
+	cfg := testConfig(t, nil)
+	cfg.MultipartThreshold, cfg.PartSize = 64<<10, 32<<10
+	o := newOutput(cfg, fake, &flb.MemoryLogger{})
+	chunk := buildChunk(t, noiseRows(60, 4000, 4), t0)
+
+	fake.failOn["UploadPart"] = apiErr(503, "SlowDown")
+	r := o.Flush(context.Background(), chunk, "t")
+	if r.Status != StatusRetry || !strings.Contains(r.Err.Error(), "UploadPart 1 of "+r.Key) {
+		t.Fatalf("status %v err %v", r.Status, r.Err)
+	}
+	if fake.aborted != 1 || len(fake.uploads) != 0 || len(fake.objects) != 0 {
+		t.Fatalf("aborted %d, open %d, objects %d", fake.aborted, len(fake.uploads), len(fake.objects))
+	}
+	if r2 := o.Flush(context.Background(), chunk, "t"); r2.Status != StatusOK || r2.Key != r.Key || r2.AlreadyStored {
+		t.Fatalf("retry: %+v", r2)
+	}
+}
+
+func TestFlushErrors(t *testing.T) {
+	chunk := buildChunk(t, auditRows(2, t0, 5), t0)
+	cases := []struct {
+		name  string
+		fail  error
+		want  Status
+		logAt string
+	}{
+		{"access denied is permanent", apiErr(403, "AccessDenied"), StatusError, "[error] chunk dropped (permanent error)"},
+		{"throttling is retried", apiErr(503, "SlowDown"), StatusRetry, "[warn] upload failed; Fluent Bit will retry"},
+		{"network error is retried", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), StatusRetry, "connection refused"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := newFakeS3()
+			fake.failOn["PutObject"] = tc.fail
+			log := &flb.MemoryLogger{}
+			r := newOutput(testConfig(t, nil), fake, log).Flush(context.Background(), chunk, "t")
+			if r.Status != tc.want || len(fake.objects) != 0 {
+				t.Errorf("status %v, %d objects", r.Status, len(fake.objects))
+			}
+			if !strings.Contains(log.String(), tc.logAt) || !strings.Contains(log.String(), "PutObject "+r.Key) {
+				t.Errorf("log %q lacks %q", log, tc.logAt)
+			}
+		})
+	}
+}
+
+func TestFlushCorruptAndEmptyChunks(t *testing.T) {
+	fake := newFakeS3()
+	log := &flb.MemoryLogger{}
+	o := newOutput(testConfig(t, nil), fake, log)
+	good := buildChunk(t, auditRows(1, t0, 6), t0)
+	r := o.Flush(context.Background(), good[:len(good)-3], "t")
+	if r.Status != StatusError || !strings.Contains(r.Err.Error(), "truncated") {
+		t.Errorf("corrupt chunk: %v %v", r.Status, r.Err)
+	}
+	if r := o.Flush(context.Background(), nil, "t"); r.Status != StatusOK || r.Records != 0 || r.Key != "" {
+		t.Errorf("empty chunk: %+v", r)
+	}
+	if len(fake.calls) != 0 {
+		t.Errorf("S3 was called: %v", fake.calls)
+	}
+	if !strings.Contains(log.String(), "[error] chunk dropped") {
+		t.Errorf("log: %s", log)
+	}
+}
+
+func TestFlushAfterCloseRetries(t *testing.T) {
+	o := newOutput(testConfig(t, nil), newFakeS3(), &flb.MemoryLogger{})
+	o.Close()
+	// The fake ignores contexts, so check the context handed to it instead.
+	api := &ctxCheckS3{fakeS3: newFakeS3()}
+	o.api = api
+	r := o.Flush(context.Background(), buildChunk(t, auditRows(1, t0, 7), t0), "t")
+	if r.Status != StatusRetry || !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("after Close: %v %v", r.Status, r.Err)
+	}
+}
+
+// ctxCheckS3 fails PutObject when its context is done, as the SDK does.
+type ctxCheckS3 struct{ *fakeS3 }
+
+func (c *ctxCheckS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	return c.fakeS3.PutObject(ctx, in, opts...)
+}
+
+func TestFlushConcurrent(t *testing.T) {
+	fake := newFakeS3()
+	o := newOutput(testConfig(t, nil), fake, &flb.MemoryLogger{})
+	var wg sync.WaitGroup
+	want := map[string]string{}
+	var mu sync.Mutex
+	for i := range 8 {
+		rows := auditRows(20, t0.Add(time.Duration(i)*time.Hour), uint64(100+i))
+		chunk := buildChunk(t, rows, t0.Add(time.Duration(i)*time.Hour))
+		wg.Go(func() {
+			r := o.Flush(context.Background(), chunk, "t")
+			if r.Status != StatusOK {
+				t.Errorf("flush %d: %v", i, r.Err)
+			}
+			mu.Lock()
+			want[r.Key] = wantNDJSON(rows)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if len(fake.objects) != 8 {
+		t.Fatalf("%d objects", len(fake.objects))
+	}
+	for k, w := range want {
+		if string(gunzipSingle(t, fake.objects[k].body)) != w {
+			t.Errorf("%s: content differs", k)
+		}
+	}
+}
