@@ -23,5 +23,6 @@ ENTRYPOINT ["/usr/local/bin/digicert-sim"]
 # Fluent Bit with the plugins and the shipped configs.
 FROM ${FLUENT_BIT_IMAGE} AS fluent-bit
 COPY --from=build /out/in_digicert.so /out/out_secops_s3.so /fluent-bit/plugins/
-COPY fluent-bit.yaml fluent-bit.conf plugins.conf plugins.yaml /fluent-bit/etc/
+COPY fluent-bit.yaml fluent-bit.conf plugins.conf plugins.yaml plugins-input.conf /fluent-bit/etc/
+COPY examples /fluent-bit/etc/examples
 CMD ["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.yaml"]
