@@ -1,0 +1,53 @@
+// Package input is the engine of the in_digicert Fluent Bit input, in pure Go
+// (the cgo layer in plugin/in_digicert only forwards the callbacks).
+//
+// # API (as in the team contract)
+//
+//	cfg, err := input.LoadConfig(getter) // every key validated; errors name the key
+//	e, err := input.New(cfg, logger)     // loads the checkpoint; no network
+//	e.Start()                            // background poller
+//	data, batch := e.Collect()           // 1-s callback: ≤ max_bytes_per_collect, never blocks
+//	e.Release(batch)                     // cleanup callback: the batch is in Fluent Bit
+//	e.Pause(); e.Resume()                // backpressure
+//	err = e.Stop(timeout)                // cancel, wait, save the checkpoint
+//
+// Collect's data is valid until the next Collect call: copy it (into C
+// memory) before returning from the callback. Two details beyond the contract:
+// Config.APIKey has type Secret (a string that prints as [REDACTED]), and
+// flb.AppendRecord takes the row as []byte, which a digicert.Row converts to
+// implicitly.
+//
+// # Exactly once
+//
+// A report run re-exports the report's whole date window, so consecutive runs
+// overlap, and rows have no id; identical events do occur. The engine
+// therefore identifies a row by content (SHA-256 of its msgpack body,
+// truncated to 128 bits) and counts occurrences: the c-th occurrence of a row
+// within a run is emitted only if more than c-1 occurrences were emitted
+// before. Rows older than the run's cutoff (watermark at the start of the
+// run minus dedup_window, never before start_time) are skipped without a
+// lookup; the ledger remembers rows down to that cutoff and forgets older
+// ones when it saves a snapshot.
+//
+// Nothing is checkpointed when a row is queued, only when Fluent Bit has it:
+// Release journals (write + fsync) the hashes and counts of the released
+// batch before it returns, and a run is recorded as done only after all its
+// rows are released. Failures (FAILED or stuck runs, 429s, 5xx, truncated or
+// unreadable files) abandon the run without marking it done; the next poll
+// reads it (or a newer run covering the same rows) again and the ledger skips
+// what was already queued. So no row is lost, and repeats are bounded:
+//
+// Duplicate bound: after a crash (or kill -9), the rows that can be sent a
+// second time are those handed to Fluent Bit by Collect whose Release had not
+// finished journaling. Fluent Bit calls the cleanup callback (Release) right
+// after each collect callback, so that is at most one batch, at most
+// max_bytes_per_collect bytes. A clean Stop repeats none, except a batch
+// Fluent Bit is still holding without having called cleanup. Rows still in
+// the Go-side buffer were never handed over; they are simply shipped after
+// the restart.
+//
+// The checkpoint is state_file (a snapshot, replaced atomically) plus
+// state_file.journal (appended per Release); see checkpoint.go and journal.go.
+// A missing checkpoint is a fresh start; a corrupt one is an error at New,
+// never a silent reset (which would re-ship everything).
+package input

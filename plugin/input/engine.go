@@ -1,0 +1,352 @@
+package input
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+)
+
+// journalCompactBytes triggers a snapshot in the middle of a long run, so the
+// journal (25 bytes per released row) stays small and loads fast.
+const journalCompactBytes = 64 << 20
+
+// clock is the engine's time source; tests drive the poll schedule with a fake.
+type clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// Engine is one in_digicert instance: a background poller that downloads
+// report runs into a bounded buffer, and the Collect/Release pair the 1-second
+// Fluent Bit callbacks call. See doc.go for the delivery guarantees.
+type Engine struct {
+	cfg   Config
+	log   flb.Logger
+	src   source
+	clock clock
+	buf   *buffer
+
+	mu          sync.Mutex // guards the fields below; taken before buf.mu, never after
+	led         *ledger
+	jr          *journal
+	gen         uint64    // snapshot generation on disk
+	meta        stateMeta // durable run progress (LastRunID, Current)
+	committed   uint64    // every row with a smaller sequence number is in Fluent Bit
+	markers     []runMarker
+	activeGen   uint32 // run being counted, 0 = none
+	activeCut   uint32 // its cutoff
+	journalErr  bool   // a journal write failed; logged once until one succeeds
+	closed      bool
+	lastSnapErr string
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stopErr   error
+	cancel    context.CancelFunc
+	done      chan struct{}
+
+	// Poller-only state (one goroutine).
+	p pollerState
+}
+
+// runMarker says: once every row before seq is committed, run runID is done.
+type runMarker struct {
+	seq   uint64
+	runID string
+}
+
+// New builds an engine: it creates the DigiCert client and loads the
+// checkpoint (state_file and its journal), but makes no network request. A
+// corrupt checkpoint, or one written for another report, is an error; a
+// missing one is a fresh start.
+func New(cfg Config, log flb.Logger) (*Engine, error) {
+	if log == nil {
+		return nil, errors.New("in_digicert: a logger is required")
+	}
+	client, err := digicert.New(digicert.Options{
+		BaseURL:        cfg.APIBase,
+		APIKey:         string(cfg.APIKey),
+		RequestTimeout: cfg.RequestTimeout,
+		ProxyURL:       cfg.HTTPProxy,
+		CAFile:         cfg.TLSCAFile,
+		Logger:         slog.New(flb.SlogHandler(log)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("in_digicert: %w", err)
+	}
+	return newEngine(cfg, log, clientSource{client}, digicert.SystemClock)
+}
+
+func newEngine(cfg Config, log flb.Logger, src source, clk clock) (*Engine, error) {
+	e := &Engine{
+		cfg: cfg, log: log, src: src, clock: clk,
+		buf:  newBuffer(cfg.BufferSize, cfg.MaxBytesPerCollect),
+		led:  newLedger(),
+		done: make(chan struct{}),
+	}
+	if err := e.load(); err != nil {
+		return nil, fmt.Errorf("in_digicert: %w", err)
+	}
+	e.p.after = e.meta.LastRunID
+	return e, nil
+}
+
+// load reads the snapshot and replays the journal into the ledger.
+func (e *Engine) load() error {
+	jr, err := openJournal(e.cfg.StateFile + ".journal")
+	if err != nil {
+		return fmt.Errorf("state_file: %w", err)
+	}
+	snap, err := readSnapshot(e.cfg.StateFile, e.led.commit)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		snap.meta.ReportID = e.cfg.ReportID
+	case err != nil:
+		jr.close()
+		return fmt.Errorf("state_file: %w: fix or move it away (a fresh start re-ships the report's rows)", err)
+	case snap.meta.ReportID != e.cfg.ReportID:
+		jr.close()
+		return fmt.Errorf("state_file: %s holds the checkpoint of report %s, not %s: give every report its own state_file", e.cfg.StateFile, snap.meta.ReportID, e.cfg.ReportID)
+	}
+	e.meta = snap.meta
+	e.led.wm = max(e.led.wm, snap.meta.Watermark)
+	e.gen = snap.gen
+	dropped, err := jr.load(snap.gen, e.replay)
+	if err != nil {
+		jr.close()
+		return fmt.Errorf("state_file: %w", err)
+	}
+	e.jr = jr
+	if dropped > 0 {
+		e.log.Warn("in_digicert: the checkpoint journal ended in a partly written record (the process stopped while writing it); that record is dropped, so up to one batch of rows may be sent again",
+			"report_id", e.cfg.ReportID, "bytes", dropped)
+	}
+	e.log.Info("in_digicert: checkpoint loaded", "report_id", e.cfg.ReportID, "state_file", e.cfg.StateFile,
+		"known_rows", len(e.led.m), "watermark", formatSec(e.led.wm), "last_run_id", e.meta.LastRunID, "mode", e.cfg.Mode)
+	return nil
+}
+
+// replay applies one journal record.
+func (e *Engine) replay(typ byte, data []byte) error {
+	switch typ {
+	case recRows:
+		if len(data)%metaSize != 0 {
+			return fmt.Errorf("row record of %d bytes", len(data))
+		}
+		for i := 0; i < len(data); i += metaSize {
+			e.led.commit(readMeta(data[i:]))
+		}
+	case recRunStart:
+		var r digicert.Run
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("run record: %v", err)
+		}
+		e.meta.Current = &r
+	case recRunDone:
+		e.markRunDone(string(data))
+	default:
+		return fmt.Errorf("unknown record type %d", typ)
+	}
+	return nil
+}
+
+func (e *Engine) markRunDone(runID string) {
+	e.meta.LastRunID = runID
+	if e.meta.Current != nil && e.meta.Current.RunID == runID {
+		e.meta.Current = nil
+	}
+}
+
+// Start starts the background poller. It returns at once; the first poll
+// begins immediately.
+func (e *Engine) Start() {
+	e.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		e.cancel = cancel
+		go e.loop(ctx)
+	})
+}
+
+// Collect hands the next batch of msgpack records to Fluent Bit: at most
+// max_bytes_per_collect bytes (a single larger record goes alone). It never
+// blocks on the network and returns nil, 0 when there is nothing to send,
+// while paused, or after Stop. The data stays valid until the next Collect
+// call; the caller copies it (into C memory) and calls Release(batch) once
+// Fluent Bit has taken it (the cleanup callback).
+func (e *Engine) Collect() (data []byte, batch uint64) {
+	return e.buf.take()
+}
+
+// Release records that batch is in Fluent Bit: its rows are journaled (and
+// fsynced) before Release returns, so after a crash only rows handed out and
+// not yet released can be sent again. Batches commit in order; releasing a
+// later batch first holds its rows until the earlier ones are released.
+func (e *Engine) Release(batch uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rows, seq := e.buf.release(batch)
+	if seq == 0 {
+		return
+	}
+	if !e.closed {
+		e.journalRows(rows)
+	}
+	for _, m := range rows {
+		e.led.commit(m)
+	}
+	e.committed = seq
+	e.settleMarkers()
+}
+
+// journalRows appends released rows to the journal. Failures are logged, not
+// fatal: the rows are in Fluent Bit, the in-memory ledger still counts them,
+// and the next successful snapshot persists them; only a crash before that
+// would repeat them.
+func (e *Engine) journalRows(rows []rowMeta) {
+	err := e.syncJournalGen()
+	if err == nil {
+		err = e.jr.appendRows(rows)
+	}
+	e.noteJournal(err)
+}
+
+// syncJournalGen re-creates the journal header if a reset after the last
+// snapshot failed, so appended records are not mistaken for stale ones.
+func (e *Engine) syncJournalGen() error {
+	if e.jr.gen != e.gen {
+		return e.jr.reset(e.gen)
+	}
+	return nil
+}
+
+func (e *Engine) noteJournal(err error) {
+	switch {
+	case err != nil && !e.journalErr:
+		e.journalErr = true
+		e.log.Error("in_digicert: cannot write the checkpoint journal; delivery continues, but after a crash rows may be sent again: check free space and permissions of the state_file directory",
+			"state_file", e.cfg.StateFile, "error", err)
+	case err == nil && e.journalErr:
+		e.journalErr = false
+		e.log.Info("in_digicert: checkpoint journal writable again", "state_file", e.cfg.StateFile)
+	}
+}
+
+// settleMarkers completes the runs whose rows are all committed.
+func (e *Engine) settleMarkers() {
+	for len(e.markers) > 0 && e.markers[0].seq <= e.committed {
+		id := e.markers[0].runID
+		e.markers = e.markers[1:]
+		if !e.closed {
+			e.noteJournal(e.jr.append(recRunDone, []byte(id)))
+		}
+		e.markRunDone(id)
+	}
+}
+
+// Pause stops Collect from handing out rows (Fluent Bit backpressure); the
+// poller keeps filling the buffer up to buffer_size, then waits.
+func (e *Engine) Pause() { e.buf.setPaused(true) }
+
+// Resume lets Collect hand out rows again.
+func (e *Engine) Resume() { e.buf.setPaused(false) }
+
+// Stop cancels in-flight requests, waits up to timeout for the poller, then
+// writes the checkpoint for released batches only and closes the state
+// files. Rows still buffered, or handed out and not released, are not in the
+// checkpoint: the next start ships them. Safe to call more than once.
+func (e *Engine) Stop(timeout time.Duration) error {
+	e.stopOnce.Do(func() {
+		var errs []error
+		if e.cancel != nil {
+			e.cancel()
+		}
+		e.buf.close()
+		if e.cancel != nil {
+			select {
+			case <-e.done:
+			case <-time.After(timeout):
+				errs = append(errs, fmt.Errorf("in_digicert: report %s: the poller did not stop within %v; saving the checkpoint anyway", e.cfg.ReportID, timeout))
+			}
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if err := e.compact(); err != nil {
+			errs = append(errs, err)
+		}
+		e.closed = true
+		if err := e.jr.close(); err != nil {
+			errs = append(errs, fmt.Errorf("in_digicert: closing journal: %w", err))
+		}
+		e.stopErr = errors.Join(errs...)
+	})
+	return e.stopErr
+}
+
+// compact writes a snapshot of what is committed, prunes rows that fell out
+// of the dedup window and empties the journal. Callers hold e.mu.
+func (e *Engine) compact() error {
+	if e.closed {
+		return nil
+	}
+	pruned := e.led.prune(e.pruneFloor(), e.activeGen)
+	count := 0
+	e.led.durable(func(rowMeta) { count++ })
+	meta := e.meta
+	meta.Watermark = e.led.wm
+	if err := writeSnapshot(e.cfg.StateFile, e.gen+1, meta, e.led.durable, count); err != nil {
+		err = fmt.Errorf("in_digicert: saving checkpoint: %w: check free space and permissions of the state_file directory", err)
+		if msg := err.Error(); msg != e.lastSnapErr {
+			e.lastSnapErr = msg
+			e.log.Error(msg, "state_file", e.cfg.StateFile)
+		}
+		return err
+	}
+	e.lastSnapErr = ""
+	e.gen++
+	e.noteJournal(e.jr.reset(e.gen))
+	e.log.Debug("in_digicert: checkpoint saved", "report_id", e.cfg.ReportID, "rows", count, "pruned", pruned, "watermark", formatSec(e.led.wm))
+	return nil
+}
+
+// pruneFloor is the oldest event time the ledger must remember: the dedup
+// window below the watermark, or the active run's cutoff if that is older
+// (its rows are still being counted against the ledger).
+func (e *Engine) pruneFloor() uint32 {
+	if e.led.wm == 0 {
+		return 0
+	}
+	floor := int64(e.led.wm) - int64(e.cfg.DedupWindow/time.Second)
+	if e.activeGen != 0 {
+		floor = min(floor, int64(e.activeCut))
+	}
+	return uint32(max(floor, 0))
+}
+
+// cutoff is the oldest event time a run starting now ships: the dedup window
+// below the watermark, never before start_time. With no watermark yet (first
+// run) it is start_time, or nothing.
+func (e *Engine) cutoff() uint32 {
+	var c int64
+	if !e.cfg.StartTime.IsZero() {
+		c = e.cfg.StartTime.Unix()
+	}
+	if e.led.wm != 0 {
+		c = max(c, int64(e.led.wm)-int64(e.cfg.DedupWindow/time.Second))
+	}
+	return uint32(min(max(c, 0), 0xFFFFFFFF))
+}
+
+func formatSec(s uint32) string {
+	if s == 0 {
+		return "none"
+	}
+	return time.Unix(int64(s), 0).UTC().Format(time.RFC3339)
+}

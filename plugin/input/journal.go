@@ -1,0 +1,190 @@
+package input
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+)
+
+// The journal (state_file + ".journal") is append-only between snapshots.
+//
+//	header: "DGCJ", u16 version (1), u16 zero, u64 snapshot generation,
+//	        u32 CRC-32C of the 16 bytes before it
+//	frames: u32 payload length, u32 CRC-32C of the payload, payload
+//	payload: record type byte, then its data
+//
+// A crash can tear only the last frame (frames are appended and fsynced one
+// at a time); load drops such a tail. A bad frame followed by more data is
+// corruption and is reported, not skipped.
+
+const (
+	journalMagic   = "DGCJ"
+	journalVersion = 1
+	journalHeader  = 20
+	frameHeader    = 8
+	maxFrame       = 1 << 30
+)
+
+// Journal record types.
+const (
+	recRows     byte = 1 // n × rowMeta (metaSize bytes each): rows released to Fluent Bit
+	recRunStart byte = 2 // JSON digicert.Run: the READY run being shipped
+	recRunDone  byte = 3 // run id: every row of that run was released
+)
+
+type journal struct {
+	f    *os.File
+	path string
+	gen  uint64
+	size int64 // valid bytes: header and whole frames
+	buf  []byte
+}
+
+// openJournal opens (or creates, mode 0600) the journal and locks it so that
+// two inputs cannot share one state file.
+func openJournal(path string) (*journal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening journal: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s is locked by another process or input (%v): give every [INPUT] its own state_file", path, err)
+	}
+	return &journal{f: f, path: path}, nil
+}
+
+// load replays the journal for snapshot generation snapGen through apply and
+// leaves it ready for appending. It reports how many torn tail bytes were
+// dropped. A journal of an older generation is already contained in the
+// snapshot: it is reset, not replayed.
+func (j *journal) load(snapGen uint64, apply func(typ byte, data []byte) error) (dropped int64, err error) {
+	data, err := io.ReadAll(j.f)
+	if err != nil {
+		return 0, fmt.Errorf("reading journal %s: %w", j.path, err)
+	}
+	if len(data) < journalHeader {
+		// Empty, or a crash while a reset was writing the header: the
+		// snapshot already holds everything.
+		return int64(len(data)), j.reset(snapGen)
+	}
+	h := data[:journalHeader]
+	if string(h[:4]) != journalMagic || binary.BigEndian.Uint32(h[16:]) != crc32.Checksum(h[:16], castagnoli) {
+		return 0, fmt.Errorf("journal %s is %w (bad header): if the state file is intact, delete the journal to start from the last snapshot (rows released since may be sent again)", j.path, errCorrupt)
+	}
+	if v := binary.BigEndian.Uint16(h[4:]); v != journalVersion {
+		return 0, fmt.Errorf("journal %s has format version %d; this build reads version %d", j.path, v, journalVersion)
+	}
+	gen := binary.BigEndian.Uint64(h[8:])
+	switch {
+	case gen < snapGen:
+		return 0, j.reset(snapGen)
+	case gen > snapGen:
+		return 0, fmt.Errorf("journal %s (generation %d) is newer than its state file (generation %d): the state file was replaced by an older copy; restore the matching state file, or delete the journal to accept re-sending rows", j.path, gen, snapGen)
+	}
+	off := journalHeader
+	for off < len(data) {
+		rest := data[off:]
+		if len(rest) < frameHeader {
+			break // torn frame header
+		}
+		n := int(binary.BigEndian.Uint32(rest))
+		end := frameHeader + n
+		if n == 0 || n > maxFrame || end > len(rest) {
+			break // torn: the frame runs past the end of the file
+		}
+		payload := rest[frameHeader:end]
+		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(rest[4:]) {
+			if end == len(rest) {
+				break // the last frame, torn by a crash
+			}
+			return 0, fmt.Errorf("journal %s is %w at offset %d (checksum mismatch followed by more data): delete the journal to start from the last snapshot (rows released since may be sent again)", j.path, errCorrupt, off)
+		}
+		if err := apply(payload[0], payload[1:]); err != nil {
+			return 0, fmt.Errorf("journal %s is %w at offset %d: %v", j.path, errCorrupt, off, err)
+		}
+		off += end
+	}
+	j.gen, j.size = gen, int64(off)
+	if off < len(data) {
+		if err := j.f.Truncate(int64(off)); err != nil {
+			return 0, fmt.Errorf("truncating torn journal tail: %w", err)
+		}
+	}
+	return int64(len(data) - off), nil
+}
+
+// reset empties the journal for a new snapshot generation.
+func (j *journal) reset(gen uint64) error {
+	h := []byte(journalMagic)
+	h = binary.BigEndian.AppendUint16(h, journalVersion)
+	h = binary.BigEndian.AppendUint16(h, 0)
+	h = binary.BigEndian.AppendUint64(h, gen)
+	h = binary.BigEndian.AppendUint32(h, crc32.Checksum(h, castagnoli))
+	if err := j.f.Truncate(0); err != nil {
+		return fmt.Errorf("resetting journal: %w", err)
+	}
+	if _, err := j.f.WriteAt(h, 0); err != nil {
+		return fmt.Errorf("resetting journal: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("syncing journal: %w", err)
+	}
+	j.gen, j.size = gen, int64(len(h))
+	return nil
+}
+
+// append writes one record and fsyncs it.
+func (j *journal) append(typ byte, data []byte) error {
+	return j.finish(append(j.begin(typ), data...))
+}
+
+// appendRows journals released rows as one frame (one fsync per batch).
+func (j *journal) appendRows(rows []rowMeta) error {
+	b := j.begin(recRows)
+	for _, m := range rows {
+		b = appendMeta(b, m)
+	}
+	return j.finish(b)
+}
+
+// begin starts a frame in the reusable buffer; finish checksums, writes and
+// fsyncs it. On failure the file is cut back so a half-written frame cannot
+// be mistaken for corruption later.
+func (j *journal) begin(typ byte) []byte {
+	return append(j.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0, typ)
+}
+
+func (j *journal) finish(b []byte) error {
+	if j == nil || j.f == nil {
+		return errors.New("journal is closed")
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-frameHeader))
+	binary.BigEndian.PutUint32(b[4:], crc32.Checksum(b[frameHeader:], castagnoli))
+	j.buf = b[:0]
+	if cap(j.buf) > 4<<20 {
+		j.buf = nil // do not keep a backfill-sized frame buffer around
+	}
+	if _, err := j.f.WriteAt(b, j.size); err != nil {
+		j.f.Truncate(j.size)
+		return fmt.Errorf("appending to journal %s: %w", j.path, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		j.f.Truncate(j.size)
+		return fmt.Errorf("syncing journal %s: %w", j.path, err)
+	}
+	j.size += int64(len(b))
+	return nil
+}
+
+func (j *journal) close() error {
+	if j == nil || j.f == nil {
+		return nil
+	}
+	err := j.f.Close() // also drops the lock
+	j.f = nil
+	return err
+}

@@ -1,0 +1,391 @@
+package input
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+)
+
+const (
+	// maxRunFailures: follow mode gives up on a READY run that failed this
+	// many polls in a row (e.g. a damaged file) rather than stall forever.
+	maxRunFailures = 5
+	// configBackoff is the least wait after a configuration error (bad key,
+	// missing permission, unknown report): such errors need a person, and
+	// retrying faster would only burn the key's rate limit.
+	configBackoff = time.Hour
+	// futureSlack: an event time further ahead of the collection time than
+	// this is not trusted for the watermark (a wrong date must not make the
+	// input skip every real row after it).
+	futureSlack = time.Hour
+)
+
+// pollerState belongs to the poller goroutine alone.
+type pollerState struct {
+	after    string         // follow mode: newest run handled by this process
+	gen      uint32         // run generation for per-run occurrence counts
+	reportOK bool           // report details checked
+	resumed  bool           // run mode: the checkpoint's unfinished run was tried
+	failures map[string]int // follow mode: consecutive failures per run id
+	nextPoll time.Time
+	enc      flb.RowEncoder
+	rec      []byte
+}
+
+// errConfig marks problems only a configuration change can fix.
+var errConfig = errors.New("configuration")
+
+func (e *Engine) loop(ctx context.Context) {
+	defer close(e.done)
+	for {
+		next := e.safeCycle(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		e.buf.idle()
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.clock.After(next):
+		}
+	}
+}
+
+// safeCycle runs one poll cycle; a panic is logged and retried at the next
+// interval, never allowed to reach Fluent Bit.
+func (e *Engine) safeCycle(ctx context.Context) (next time.Duration) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.mu.Lock()
+			e.activeGen = 0
+			e.mu.Unlock()
+			next = e.cfg.Interval
+			e.log.Error("in_digicert: internal error in the poller; the run is abandoned and retried at the next poll (please report this with the stack)",
+				"report_id", e.cfg.ReportID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	return e.cycle(ctx)
+}
+
+// cycle is one poll: check the report once, get the runs to ship (trigger
+// one, or list new READY ones), ship them, save the checkpoint.
+func (e *Engine) cycle(ctx context.Context) time.Duration {
+	e.p.nextPoll = e.clock.Now().Add(e.cfg.Interval)
+	err := e.checkReport(ctx)
+	if err == nil {
+		if e.cfg.Mode == ModeFollow {
+			err = e.follow(ctx)
+		} else {
+			err = e.trigger(ctx)
+		}
+	}
+	e.mu.Lock()
+	e.compact()
+	e.mu.Unlock()
+	if err != nil {
+		return e.failed(err)
+	}
+	return e.cfg.Interval
+}
+
+// checkReport verifies once that the report exists, is visible to the key
+// and produces JSON, so a wrong report_id gets a clear message.
+func (e *Engine) checkReport(ctx context.Context) error {
+	if e.p.reportOK {
+		return nil
+	}
+	info, err := e.src.Report(ctx, e.cfg.ReportID)
+	if err != nil {
+		return fmt.Errorf("reading the report's details: %w", err)
+	}
+	if len(info.Format) > 0 && !info.HasFormat("JSON") {
+		return fmt.Errorf("%w: report %s produces %v, not JSON: change its format to JSON in Reports > Report Library (only the format chosen there can be downloaded)", errConfig, e.cfg.ReportID, info.Format)
+	}
+	if info.ReportType != "" && info.ReportType != "audit-logs" {
+		e.log.Warn("in_digicert: the report is not an audit-log report; its rows are shipped as they are", "report_id", e.cfg.ReportID, "report_type", info.ReportType)
+	}
+	e.p.reportOK = true
+	return nil
+}
+
+// follow ships every READY run newer than the last one handled, oldest first.
+// A run that fails stops the cycle (later runs wait, so the order holds) and
+// is retried at the next poll.
+func (e *Engine) follow(ctx context.Context) error {
+	runs, err := e.src.ReadyRunsAfter(ctx, e.cfg.ReportID, e.p.after)
+	if err != nil {
+		return fmt.Errorf("listing READY runs: %w", err)
+	}
+	if len(runs) == 0 {
+		e.log.Debug("in_digicert: no new READY run", "report_id", e.cfg.ReportID, "after_run_id", e.p.after, "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
+	}
+	if e.p.failures == nil {
+		e.p.failures = map[string]int{}
+	}
+	for _, r := range runs {
+		err := e.shipRun(ctx, r)
+		switch {
+		case err == nil:
+			delete(e.p.failures, r.RunID)
+		case ctx.Err() != nil:
+			return err
+		case errors.Is(err, digicert.ErrRunNotFound):
+			e.log.Warn("in_digicert: run is listed but no longer downloadable (report files are kept 90 days); skipping it",
+				"report_id", e.cfg.ReportID, "run_id", r.RunID, "error", err.Error())
+			e.runHandled(r.RunID)
+		default:
+			if e.p.failures[r.RunID]++; e.p.failures[r.RunID] < maxRunFailures {
+				return err
+			}
+			delete(e.p.failures, r.RunID)
+			e.log.Error("in_digicert: giving up on a run that failed at every poll; rows that appear only in it are missing (later runs overlap it, so usually none)",
+				"report_id", e.cfg.ReportID, "run_id", r.RunID, "attempts", maxRunFailures, "error", err.Error())
+			e.runHandled(r.RunID)
+		}
+	}
+	return nil
+}
+
+// trigger (run mode) first resumes the run a previous process was shipping,
+// if it is still downloadable, then starts a run and ships what becomes READY.
+func (e *Engine) trigger(ctx context.Context) error {
+	if !e.p.resumed {
+		e.p.resumed = true
+		e.mu.Lock()
+		cur := e.meta.Current
+		e.mu.Unlock()
+		if cur != nil {
+			e.log.Info("in_digicert: resuming the run the last stop interrupted", "report_id", e.cfg.ReportID, "run_id", cur.RunID)
+			if err := e.shipRun(ctx, *cur); err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				e.log.Warn("in_digicert: cannot resume the interrupted run; starting a new one instead (rows are de-duplicated, none is lost)",
+					"report_id", e.cfg.ReportID, "run_id", cur.RunID, "error", err.Error())
+			}
+		}
+	}
+	runs, err := e.src.RunReport(ctx, e.cfg.ReportID, digicert.WaitOptions{PollInterval: e.cfg.PollInterval, Timeout: e.cfg.WaitTimeout})
+	// RunReport returns the runs that became READY even when another failed.
+	for _, r := range runs {
+		if serr := e.shipRun(ctx, r); serr != nil {
+			return serr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("running the report: %w", err)
+	}
+	return nil
+}
+
+// runStats counts one run's rows for its log line.
+type runStats struct {
+	seen, emitted, shipped, old, untimed, future, malformed int
+}
+
+// shipRun downloads one READY run and queues every row not shipped before.
+// On error the rows queued so far stay queued (they will be delivered and
+// committed); nothing is marked done, so the run, or a later run covering the
+// same rows, is read again and the ledger skips what was already queued.
+func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
+	started := e.clock.Now()
+	e.p.gen++
+	gen := e.p.gen
+	e.mu.Lock()
+	cutoff := e.cutoff()
+	e.activeGen, e.activeCut = gen, cutoff
+	cur := run
+	e.meta.Current = &cur
+	if b, err := json.Marshal(run); err == nil && !e.closed {
+		e.noteJournal(e.jr.append(recRunStart, b))
+	}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.activeGen = 0
+		e.mu.Unlock()
+	}()
+
+	var st runStats
+	err := e.readRun(ctx, run, gen, cutoff, &st)
+	args := []any{"report_id", e.cfg.ReportID, "run_id", run.RunID, "rows", st.seen, "emitted", st.emitted,
+		"skipped_shipped", st.shipped, "skipped_old", st.old, "unparseable_time", st.untimed}
+	if st.future > 0 {
+		args = append(args, "future_time", st.future)
+	}
+	if st.malformed > 0 {
+		args = append(args, "malformed", st.malformed)
+	}
+	args = append(args, "parts", run.Parts(), "duration", e.clock.Now().Sub(started).Round(time.Millisecond))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		e.log.Info("in_digicert: stopping in the middle of a run; the next start picks it up again", args...)
+		return fmt.Errorf("reading run %s: %w", run.RunID, err)
+	case err != nil:
+		e.log.Warn("in_digicert: run interrupted; rows queued so far are delivered, the rest is retried at the next poll",
+			append(args, "error", err.Error())...)
+		return fmt.Errorf("reading run %s: %w", run.RunID, err)
+	}
+	e.runHandled(run.RunID)
+	e.log.Info("in_digicert: run shipped", append(args, "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))...)
+	return nil
+}
+
+// runHandled records that every row of runID is queued: the run becomes the
+// checkpoint's last run once all of them are committed.
+func (e *Engine) runHandled(runID string) {
+	e.p.after = runID
+	seq := e.buf.seq()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.markers = append(e.markers, runMarker{seq: seq, runID: runID})
+	e.settleMarkers()
+}
+
+// readRun streams a run's rows through the encoder, the ledger and the buffer.
+func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint32, st *runStats) error {
+	rows, err := e.src.Open(ctx, run)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var meta map[string]string
+	if e.cfg.AddMetadata {
+		meta = map[string]string{"report_id": e.cfg.ReportID, "run_id": run.RunID}
+	}
+	prefix := flb.AppendRecordHeader(nil, time.Time{}, meta)
+	e.p.enc.TimeKey = digicert.EventTimeField
+	now := e.clock.Now()
+	for rows.Next() {
+		if st.seen&4095 == 0 {
+			now = e.clock.Now()
+			if st.seen > 0 {
+				e.compactIfLarge()
+			}
+		}
+		st.seen++
+		rec, tv, err := e.p.enc.AppendBody(append(e.p.rec[:0], prefix...), rows.Row())
+		e.p.rec = rec
+		if err != nil {
+			// The client's decoder accepted the row, so this cannot happen
+			// with DigiCert's JSON; count it rather than stall the run.
+			if st.malformed++; st.malformed == 1 {
+				e.log.Error("in_digicert: a row could not be converted and is skipped", "report_id", e.cfg.ReportID, "run_id", run.RunID, "error", err.Error())
+			}
+			continue
+		}
+		m := rowMeta{hash: hashBody(rec[len(prefix):])}
+		t, terr := eventTime(tv)
+		switch {
+		case terr != nil:
+			if st.untimed++; st.untimed == 1 {
+				e.log.Warn("in_digicert: row time unparseable; the row is shipped with the collection time (counted in unparseable_time)",
+					"report_id", e.cfg.ReportID, "run_id", run.RunID, "error", terr.Error())
+			}
+			t, m.flags = now, flagUntimed
+		case t.After(now.Add(futureSlack)):
+			if st.future++; st.future == 1 {
+				e.log.Warn("in_digicert: row time is in the future; the row is shipped as it is but does not advance the watermark",
+					"report_id", e.cfg.ReportID, "run_id", run.RunID, "time", t.Format(time.RFC3339))
+			}
+			m.flags = flagUntimed
+		}
+		flb.SetEventTime(rec, t)
+		m.sec = unixSec(t)
+		if m.flags&flagUntimed != 0 {
+			m.sec = unixSec(now)
+		}
+		e.mu.Lock()
+		d, count := e.led.observe(m.hash, m.sec, m.flags, gen, cutoff, unixSec(now))
+		e.mu.Unlock()
+		switch d {
+		case skipOld:
+			st.old++
+			continue
+		case skipShipped:
+			st.shipped++
+			continue
+		}
+		m.count = count
+		if _, err := e.buf.add(rec, m); err != nil {
+			return err
+		}
+		st.emitted++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// compactIfLarge snapshots in the middle of a long run once the journal is
+// big, so a crash does not leave a huge journal to replay.
+func (e *Engine) compactIfLarge() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed && e.jr.size > journalCompactBytes {
+		e.compact()
+	}
+}
+
+func eventTime(tv []byte) (time.Time, error) {
+	if tv == nil {
+		return time.Time{}, digicert.ErrNoEventTime
+	}
+	return digicert.ParseEventTime(string(tv))
+}
+
+func unixSec(t time.Time) uint32 {
+	return uint32(min(max(t.Unix(), 0), 0xFFFFFFFF))
+}
+
+// failed logs a failed poll with what to do about it and returns the wait
+// before the next poll.
+func (e *Engine) failed(err error) time.Duration {
+	next := e.cfg.Interval
+	var runFailed *digicert.RunFailedError
+	config := true
+	var msg string
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, errBufferClosed):
+		return next // stopping
+	case errors.Is(err, digicert.ErrInvalidKey):
+		msg = "in_digicert: DigiCert rejected the API key: check api_key/api_key_file (CertCentral > Automation > API Keys) and that the key is not revoked"
+	case errors.Is(err, digicert.ErrPermission) && e.cfg.Mode == ModeRun:
+		msg = "in_digicert: the API key may not start report runs (a View Only key, or a user without the Administrator role): use an Administrator key, or set mode follow to ship the report's scheduled runs"
+	case errors.Is(err, digicert.ErrPermission):
+		msg = "in_digicert: the API key may not read this report: give its user access to the Report Library"
+	case errors.Is(err, digicert.ErrReportNotFound):
+		msg = "in_digicert: report not found: check report_id (Reports > Report Library) and that the key's user can see the report"
+	case errors.Is(err, errConfig):
+		msg = "in_digicert: the report cannot be shipped as configured"
+	default:
+		config = false
+		switch {
+		case errors.As(err, &runFailed):
+			msg = "in_digicert: the report run FAILED in DigiCert; retrying at the next poll"
+		case errors.Is(err, digicert.ErrWaitTimeout):
+			msg = "in_digicert: the report run was not READY within wait_timeout; retrying at the next poll (raise wait_timeout if this report's runs take longer)"
+		case errors.Is(err, digicert.ErrRateLimited):
+			msg = "in_digicert: DigiCert kept rate-limiting requests (HTTP 429); retrying at the next poll"
+		default:
+			msg = "in_digicert: poll failed; retrying at the next poll (rows already delivered stay delivered, none is skipped)"
+		}
+	}
+	if config {
+		next = max(next, configBackoff)
+	}
+	args := []any{"report_id", e.cfg.ReportID, "error", err.Error(), "next_poll", e.clock.Now().Add(next).UTC().Format(time.RFC3339)}
+	if config {
+		e.log.Error(msg, args...)
+	} else {
+		e.log.Warn(msg, args...)
+	}
+	return next
+}

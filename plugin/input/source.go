@@ -1,0 +1,35 @@
+package input
+
+import (
+	"context"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+)
+
+// source is what the poller needs from DigiCert. *digicert.Client provides it
+// (through clientSource); tests substitute fakes to inject failures exactly.
+type source interface {
+	Report(ctx context.Context, reportID string) (digicert.ReportInfo, error)
+	RunReport(ctx context.Context, reportID string, w digicert.WaitOptions) ([]digicert.Run, error)
+	ReadyRunsAfter(ctx context.Context, reportID, afterRunID string) ([]digicert.Run, error)
+	Open(ctx context.Context, run digicert.Run) (rowIterator, error)
+}
+
+// rowIterator is *digicert.Rows.
+type rowIterator interface {
+	Next() bool
+	Row() digicert.Row
+	Err() error
+	Part() int
+	Close() error
+}
+
+type clientSource struct{ *digicert.Client }
+
+func (c clientSource) Open(ctx context.Context, run digicert.Run) (rowIterator, error) {
+	rows, err := c.Client.Open(ctx, run)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return rows, nil
+}
