@@ -199,12 +199,18 @@ func readTimestamp(b []byte, i int) (ts time.Time, marker bool, next int, err er
 func isMap(c byte) bool   { return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf }
 func isArray(c byte) bool { return (c >= 0x90 && c <= 0x9f) || c == 0xdc || c == 0xdd }
 
-// need checks that n more bytes are available at i.
+// need checks that n more bytes are available at i. It is kept tiny so the
+// compiler inlines it; the error is built out of line.
 func need(b []byte, i, n int) error {
 	if n < 0 || i > len(b)-n {
-		return syntaxErr(i, "truncated: need %d bytes, have %d", n, len(b)-i)
+		return truncated(b, i, n)
 	}
 	return nil
+}
+
+//go:noinline
+func truncated(b []byte, i, n int) error {
+	return syntaxErr(i, "truncated: need %d bytes, have %d", n, len(b)-i)
 }
 
 // readLen reads a big-endian length of width 1, 2 or 4 bytes at i.
@@ -373,10 +379,17 @@ func readExt(b []byte, i int) (typ int8, payload []byte, next int, err error) {
 
 // skip returns the offset just past the value at i, validating its structure.
 func skip(b []byte, i, depth int) (int, error) {
-	if err := need(b, i, 1); err != nil {
-		return 0, err
+	if i >= len(b) {
+		return 0, truncated(b, i, 1)
 	}
 	c := b[i]
+	if c&0xe0 == 0xa0 { // fixstr, by far the most common in records
+		end := i + 1 + int(c&0x1f)
+		if end > len(b) {
+			return 0, truncated(b, i+1, int(c&0x1f))
+		}
+		return end, nil
+	}
 	switch {
 	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
 		return i + 1, nil
@@ -386,7 +399,7 @@ func skip(b []byte, i, depth int) (int, error) {
 	case c == 0xca || c == 0xcb:
 		_, next, err := readFloat(b, i)
 		return next, err
-	case (c >= 0xa0 && c <= 0xbf) || (c >= 0xd9 && c <= 0xdb) || (c >= 0xc4 && c <= 0xc6):
+	case (c >= 0xd9 && c <= 0xdb) || (c >= 0xc4 && c <= 0xc6):
 		_, _, next, _, err := readStrOrBin(b, i)
 		return next, err
 	case (c >= 0xd4 && c <= 0xd8) || (c >= 0xc7 && c <= 0xc9):

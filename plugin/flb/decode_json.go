@@ -63,8 +63,15 @@ func appendMapBody(dst, b []byte, i, n, depth int) ([]byte, int, error) {
 // a string, and map or array keys as base64 of their msgpack bytes (rendering
 // them as escaped JSON would grow exponentially with nesting).
 func appendKey(dst, b []byte, i, depth int) ([]byte, int, error) {
-	if err := need(b, i, 1); err != nil {
-		return dst, 0, err
+	if i >= len(b) {
+		return dst, 0, truncated(b, i, 1)
+	}
+	if c := b[i]; c&0xe0 == 0xa0 { // fixstr: nearly every key
+		n := int(c & 0x1f)
+		if err := need(b, i+1, n); err != nil {
+			return dst, 0, err
+		}
+		return appendStringBytes(dst, b[i+1:i+1+n]), i + 1 + n, nil
 	}
 	payload, isBin, next, ok, err := readStrOrBin(b, i)
 	if err != nil {
@@ -244,33 +251,65 @@ func appendString(dst []byte, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// noEscape marks the bytes that are copied unchanged inside a JSON string:
-// everything but control characters, '"' and '\\'. Bytes >= 0x80 are copied
-// too; UTF-8 validity is checked separately.
-var noEscape = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
+// plain marks the bytes copied unchanged inside a JSON string: printable
+// ASCII except '"' and '\\'. Other bytes are escaped or, from 0x80 up,
+// checked as UTF-8.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
 }()
 
+// SWAR constants: eight bytes are checked at once for anything not plain.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plain8 reports whether all eight bytes of x are plain (see plain).
+func plain8(x uint64) bool {
+	lt20 := (x - lsb*0x20) &^ x // high bit set where a byte is < 0x20 (or ≥ 0x80)
+	quote := x ^ (lsb * '"')
+	bslash := x ^ (lsb * '\\')
+	zq := (quote - lsb) &^ quote
+	zb := (bslash - lsb) &^ bslash
+	return (lt20|zq|zb|x)&msb == 0
+}
+
 // appendStringBytes writes p as a quoted JSON string. Only what JSON requires
 // is escaped ('"', '\\' and control characters); '<', '>', '&', '/', U+2028
-// and U+2029 are written as they are, so keys stay byte-identical.
+// and U+2029 are written as they are, so keys stay byte-identical. Invalid
+// UTF-8 bytes become U+FFFD, as with encoding/json.
 func appendStringBytes(dst, p []byte) []byte {
 	dst = append(dst, '"')
-	if !utf8.Valid(p) {
-		return append(appendInvalidUTF8(dst, p), '"')
-	}
-	start := 0
-	for i := 0; i < len(p); i++ {
+	start, i := 0, 0
+	for i < len(p) {
+		if i+8 <= len(p) && plain8(binary.LittleEndian.Uint64(p[i:])) {
+			i += 8
+			continue
+		}
 		c := p[i]
-		if noEscape[c] {
+		if plain[c] {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(p[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, p[start:i]...)
+				dst = append(dst, "\uFFFD"...)
+				i++
+				start = i
+				continue
+			}
+			i += size
 			continue
 		}
 		dst = append(dst, p[start:i]...)
 		dst = appendEscape(dst, c)
-		start = i + 1
+		i++
+		start = i
 	}
 	dst = append(dst, p[start:]...)
 	return append(dst, '"')
@@ -292,29 +331,4 @@ func appendEscape(dst []byte, c byte) []byte {
 		return append(dst, '\\', 'f')
 	}
 	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-}
-
-// appendInvalidUTF8 is the slow path for strings with invalid UTF-8: each
-// invalid byte becomes U+FFFD, as encoding/json does.
-func appendInvalidUTF8(dst, p []byte) []byte {
-	for i := 0; i < len(p); {
-		c := p[i]
-		if c < utf8.RuneSelf {
-			if noEscape[c] {
-				dst = append(dst, c)
-			} else {
-				dst = appendEscape(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(p[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\uFFFD"...)
-		} else {
-			dst = append(dst, p[i:i+size]...)
-		}
-		i += size
-	}
-	return dst
 }

@@ -126,10 +126,13 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) Report {
 }
 
 func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report) {
-	ctx, cancel := context.WithTimeout(ctx, o.cfg.UploadTimeout)
+	// Derived from the output's context so that Close cancels at once; the
+	// caller's context can cancel too.
+	fctx, cancel := context.WithTimeout(o.ctx, o.cfg.UploadTimeout)
 	defer cancel()
-	stop := context.AfterFunc(o.ctx, cancel)
+	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
+	ctx = fctx
 
 	hash := ContentHash(tag, chunk)
 	var first time.Time
