@@ -1,0 +1,198 @@
+package digicert
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Client calls the Reports API. It is safe for concurrent use.
+type Client struct {
+	base    string // e.g. https://api.digicert.com/reports/v1
+	key     secret
+	ua      string
+	hc      *http.Client
+	timeout time.Duration
+	clock   Clock
+	lim     *limiter
+	log     *slog.Logger
+
+	maxAttempts  int
+	maxRetryTime time.Duration
+	tempDir      string
+	maxRowSize   int
+	maxBodySize  int64
+	maxMember    int64
+
+	// jitter returns a random duration in [0, d); replaced in tests.
+	jitter func(d time.Duration) time.Duration
+
+	// sortRejected is set once DigiCert answered 4xx to the sort parameters
+	// of the history call; later calls omit them.
+	sortRejected atomic.Bool
+
+	mu        sync.Mutex
+	abandoned map[string]bool // GENERATING runs RunReport gave up waiting for
+}
+
+// secret holds the API key; every fmt verb prints it redacted.
+type secret string
+
+func (secret) String() string                 { return redacted }
+func (secret) GoString() string               { return redacted }
+func (secret) Format(f fmt.State, verb rune)  { io.WriteString(f, redacted) }
+func (secret) LogValue() slog.Value           { return slog.StringValue(redacted) }
+func (s secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// New validates o and builds a Client. It makes no network call.
+func New(o Options) (*Client, error) {
+	o = o.withDefaults()
+	key := strings.TrimSpace(o.APIKey)
+	if key == "" {
+		return nil, errors.New("digicert: API key is empty: set api_key or api_key_file")
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] >= 0x7f {
+			return nil, errors.New("digicert: API key contains spaces, control or non-ASCII characters: check api_key/api_key_file for stray characters")
+		}
+	}
+	base, err := resolveBaseURL(o.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if o.TempDir != "" {
+		if fi, err := os.Stat(o.TempDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("digicert: temp dir %q is not a usable directory", o.TempDir)
+		}
+	}
+	if o.RateLimit != nil {
+		for _, w := range o.RateLimit.Windows {
+			if w.Requests <= 0 || w.Per <= 0 {
+				return nil, fmt.Errorf("digicert: rate limit %d/%s: both numbers must be positive", w.Requests, w.Per)
+			}
+		}
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		tr, err := newTransport(o)
+		if err != nil {
+			return nil, err
+		}
+		// No http.Client.Timeout: it would cap whole downloads. Timeouts are
+		// applied per request instead (see send).
+		hc = &http.Client{Transport: tr}
+	}
+	c := &Client{
+		base:         base,
+		key:          secret(key),
+		ua:           o.UserAgent,
+		hc:           hc,
+		timeout:      o.RequestTimeout,
+		clock:        o.Clock,
+		log:          o.Logger,
+		maxAttempts:  o.MaxAttempts,
+		maxRetryTime: o.MaxRetryTime,
+		tempDir:      o.TempDir,
+		maxRowSize:   o.MaxRowSize,
+		maxBodySize:  o.MaxBodySize,
+		maxMember:    o.MaxMemberSize,
+		jitter: func(d time.Duration) time.Duration {
+			if d <= 0 {
+				return 0
+			}
+			return time.Duration(rand.Int64N(int64(d)))
+		},
+		abandoned: make(map[string]bool),
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case o.RateLimit == nil && o.Clock == SystemClock:
+		c.lim = sharedLimiter(c.key, DefaultRateLimit())
+	case o.RateLimit == nil:
+		c.lim = newLimiter(DefaultRateLimit(), o.Clock)
+	default:
+		c.lim = newLimiter(o.RateLimit, o.Clock)
+	}
+	return c, nil
+}
+
+// String describes the client without its API key.
+func (c *Client) String() string {
+	return fmt.Sprintf("digicert.Client{base: %s, api key: %s, user agent: %q}", c.base, redacted, c.ua)
+}
+
+// GoString is String: the client's fields include the API key.
+func (c *Client) GoString() string { return c.String() }
+
+// Format prints String for every verb, so %+v cannot reach the key.
+func (c *Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+
+// LogValue renders the client for log/slog without its API key.
+func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+func resolveBaseURL(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("digicert: base URL %q: want an http(s) URL such as %s", s, DefaultBaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("digicert: base URL %q: must not contain a query, fragment or user info", redactURL(s))
+	}
+	p := strings.TrimRight(u.Path, "/")
+	if !strings.HasSuffix(p, "/reports/v1") {
+		p += "/reports/v1"
+	}
+	u.Path, u.RawPath = p, ""
+	return u.String(), nil
+}
+
+func newTransport(o Options) (*http.Transport, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyFromEnvironment
+	if o.ProxyURL != "" {
+		raw := strings.TrimSpace(o.ProxyURL)
+		if !strings.Contains(raw, "://") {
+			raw = "http://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("digicert: proxy URL %q is not a URL such as http://proxy:3128", redactURL(o.ProxyURL))
+		}
+		switch u.Scheme {
+		case "http", "https", "socks5", "socks5h":
+		default:
+			return nil, fmt.Errorf("digicert: proxy URL %q: scheme must be http, https, socks5 or socks5h", redactURL(o.ProxyURL))
+		}
+		tr.Proxy = http.ProxyURL(u)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("digicert: reading CA file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("digicert: CA file %q holds no PEM certificate", o.CAFile)
+		}
+	}
+	// Verification stays on: there is deliberately no option to skip it.
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr.ResponseHeaderTimeout = o.RequestTimeout
+	return tr, nil
+}

@@ -1,0 +1,190 @@
+package digicert
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is DigiCert's API host; the client appends /reports/v1.
+const DefaultBaseURL = "https://api.digicert.com"
+
+// Version is the project version, set at build time with
+// -ldflags "-X github.com/digicert-secops/fluent-bit-digicert/digicert.Version=…".
+// It is part of the default User-Agent.
+var Version = "dev"
+
+// Defaults applied by New to zero-valued Options fields.
+const (
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxAttempts    = 6
+	DefaultMaxRetryTime   = 5 * time.Minute
+	// DefaultMaxRowSize bounds one row (one JSON object) of a report.
+	DefaultMaxRowSize = 64 << 20
+	// DefaultMaxBodySize bounds the bytes downloaded for one part of a run.
+	DefaultMaxBodySize = 4 << 30
+	// DefaultMaxMemberSize bounds the decompressed size of one ZIP member,
+	// against corrupt or hostile archives (a 1,000,000-row audit part is
+	// roughly 1 GB of JSON).
+	DefaultMaxMemberSize = 4 << 30
+)
+
+// Options configures a Client. Only APIKey is required.
+type Options struct {
+	BaseURL        string        // default DefaultBaseURL; "/reports/v1" is appended unless already present
+	APIKey         string        // required; never printed (String, GoString, Format and LogValue redact it)
+	RequestTimeout time.Duration // per request (for downloads: until headers, then per read), default 30s
+	ProxyURL       string        // explicit proxy; empty → http.ProxyFromEnvironment
+	CAFile         string        // extra PEM CA bundle added to the system roots; verification is always on
+	UserAgent      string        // default "fluent-bit-digicert/"+Version
+	TempDir        string        // where downloaded parts are spilled; default os.TempDir()
+	MaxAttempts    int           // per call, including the first; default 6
+	MaxRetryTime   time.Duration // total per call; default 5m
+	RateLimit      *RateLimit    // nil → DigiCert's published limits (100/5s, 1000/3m); NoRateLimit disables
+	Logger         *slog.Logger  // retries and rate-limit waits; nil → discard
+	HTTPClient     *http.Client  // tests only; replaces the transport built from ProxyURL/CAFile
+	Clock          Clock         // tests only; nil → SystemClock
+
+	MaxRowSize    int   // largest accepted row in bytes; default DefaultMaxRowSize
+	MaxBodySize   int64 // largest accepted download per part in bytes; default DefaultMaxBodySize
+	MaxMemberSize int64 // largest accepted decompressed ZIP member in bytes; default DefaultMaxMemberSize
+}
+
+// RateLimit is a set of sliding windows; a request is sent only when every
+// window has room for it.
+type RateLimit struct {
+	Windows []RateWindow
+}
+
+// RateWindow allows at most Requests requests in any interval of length Per.
+type RateWindow struct {
+	Requests int
+	Per      time.Duration
+}
+
+// NoRateLimit disables client-side rate limiting.
+var NoRateLimit = &RateLimit{}
+
+// DefaultRateLimit returns DigiCert's published per-key limits: 100 requests
+// per 5 seconds and 1000 requests per 3 minutes.
+func DefaultRateLimit() *RateLimit {
+	return &RateLimit{Windows: []RateWindow{
+		{Requests: 100, Per: 5 * time.Second},
+		{Requests: 1000, Per: 3 * time.Minute},
+	}}
+}
+
+// String describes the limit, e.g. "100/5s,1000/3m0s".
+func (r *RateLimit) String() string {
+	if r == nil || len(r.Windows) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(r.Windows))
+	for i, w := range r.Windows {
+		parts[i] = fmt.Sprintf("%d/%s", w.Requests, w.Per)
+	}
+	return strings.Join(parts, ",")
+}
+
+const redacted = "[REDACTED]"
+
+// printable is Options without its methods, so fmt can print the fields of a
+// copy whose secrets were replaced.
+type printable Options
+
+func (o Options) redactedCopy() printable {
+	p := printable(o)
+	if p.APIKey != "" {
+		p.APIKey = redacted
+	}
+	p.ProxyURL = redactURL(p.ProxyURL)
+	return p
+}
+
+// redactURL hides a password in a proxy URL such as http://user:pass@proxy:3128.
+func redactURL(s string) string {
+	if s == "" {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return redacted
+		}
+		return s
+	}
+	return u.Redacted()
+}
+
+// String prints the options with the API key redacted.
+func (o Options) String() string {
+	return fmt.Sprintf("digicert.Options%+v", o.redactedCopy())
+}
+
+// GoString prints the options with the API key redacted.
+func (o Options) GoString() string {
+	return strings.Replace(fmt.Sprintf("%#v", o.redactedCopy()), "digicert.printable", "digicert.Options", 1)
+}
+
+// Format makes every fmt verb print the redacted form.
+func (o Options) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, o.GoString())
+		return
+	}
+	io.WriteString(f, o.String())
+}
+
+// LogValue renders the options for log/slog with the API key redacted.
+func (o Options) LogValue() slog.Value {
+	p := o.redactedCopy()
+	return slog.GroupValue(
+		slog.String("base_url", p.BaseURL),
+		slog.String("api_key", p.APIKey),
+		slog.Duration("request_timeout", p.RequestTimeout),
+		slog.String("proxy_url", p.ProxyURL),
+		slog.String("ca_file", p.CAFile),
+		slog.String("user_agent", p.UserAgent),
+		slog.String("temp_dir", p.TempDir),
+		slog.Int("max_attempts", p.MaxAttempts),
+		slog.Duration("max_retry_time", p.MaxRetryTime),
+		slog.String("rate_limit", p.RateLimit.String()),
+	)
+}
+
+// withDefaults fills zero fields. The rate limit is left nil here: New picks
+// the shared per-key limiter for it.
+func (o Options) withDefaults() Options {
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "fluent-bit-digicert/" + Version
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.MaxRetryTime <= 0 {
+		o.MaxRetryTime = DefaultMaxRetryTime
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock
+	}
+	if o.MaxRowSize <= 0 {
+		o.MaxRowSize = DefaultMaxRowSize
+	}
+	if o.MaxBodySize <= 0 {
+		o.MaxBodySize = DefaultMaxBodySize
+	}
+	if o.MaxMemberSize <= 0 {
+		o.MaxMemberSize = DefaultMaxMemberSize
+	}
+	return o
+}

@@ -1,0 +1,550 @@
+package digicert
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// RowReader decodes a report body, a JSON array of objects, one row at a
+// time. It validates the JSON fully (including UTF-8 in strings, which
+// SecOps requires) but never builds values: each row is returned as the raw
+// bytes of its object, copied into a buffer that is reused for the next row.
+// encoding/json's Decoder.Token allocates per token and is several times
+// slower, which matters at 1,000,000 rows per part.
+type RowReader struct {
+	br     *bufio.Reader
+	part   int
+	member string
+	maxRow int
+
+	buf  []byte // buffered, not yet discarded bytes of br
+	pos  int    // next unread byte in buf
+	mark int    // start in buf of row bytes not yet copied to row; -1 outside a row
+	base int64  // stream offset of buf[0]
+
+	row      []byte
+	rowStart int64 // stream offset of the current row
+	rows     int64 // rows returned so far
+	depth    int
+	state    uint8
+	err      error // sticky
+}
+
+const (
+	stStart uint8 = iota // before '['
+	stFirst              // after '[': a row or ']'
+	stNext               // after a row: ',' or ']'
+	stDone               // after ']' and the end of input
+)
+
+const (
+	readBufSize = 64 << 10
+	maxDepth    = 1000
+	// A row buffer grown past this by one huge row is dropped afterwards,
+	// so that one 10 MB row does not pin 10 MB for the rest of the report.
+	keepRowCap = 4 << 20
+)
+
+// NewRowReader returns a decoder for r; part and member only label errors.
+func NewRowReader(r io.Reader, part int, member string) *RowReader {
+	d := &RowReader{br: bufio.NewReaderSize(r, readBufSize), maxRow: DefaultMaxRowSize}
+	d.reset(r, part, member)
+	return d
+}
+
+// reset reuses the decoder (and its buffers) for another body.
+func (d *RowReader) reset(r io.Reader, part int, member string) {
+	d.br.Reset(r)
+	d.part, d.member = part, member
+	d.buf, d.pos, d.mark, d.base = nil, 0, -1, 0
+	d.rows, d.depth, d.state, d.err = 0, 0, stStart, nil
+}
+
+// SetMaxRowSize bounds the size of one row in bytes (default
+// DefaultMaxRowSize); a larger row is an error.
+func (d *RowReader) SetMaxRowSize(n int) {
+	if n > 0 {
+		d.maxRow = n
+	}
+}
+
+// Offset is the stream offset of the next unread byte.
+func (d *RowReader) Offset() int64 { return d.base + int64(d.pos) }
+
+// Next returns the next row, or io.EOF after the closing ']' when nothing
+// but whitespace follows. Any other error is a *DecodeError and is returned
+// again by every later call. The row is valid until the next call.
+func (d *RowReader) Next() (Row, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if d.state == stDone {
+		return nil, io.EOF
+	}
+	if cap(d.row) > keepRowCap {
+		d.row = nil
+	}
+	d.row = d.row[:0]
+	if d.state == stStart && !d.start() {
+		return nil, d.err
+	}
+	c, ok := d.peekNonWS()
+	if !ok {
+		return nil, d.eofErr("the array of rows")
+	}
+	switch {
+	case d.state == stNext && c == ',':
+		d.pos++
+		if c, ok = d.peekNonWS(); !ok {
+			return nil, d.eofErr("the array of rows")
+		}
+	case c == ']':
+		d.pos++
+		return nil, d.finish()
+	case d.state == stNext:
+		return nil, d.failf("expected ',' or ']' after row %d, found %s", d.rows, describe(c))
+	}
+	if c != '{' {
+		return nil, d.failf("row %d is %s, not a JSON object", d.rows+1, describeValue(c))
+	}
+	d.rowStart = d.Offset()
+	d.mark = d.pos
+	d.pos++
+	d.depth = 1
+	if !d.objectBody() {
+		d.mark = -1
+		return nil, d.err
+	}
+	d.row = append(d.row, d.buf[d.mark:d.pos]...)
+	d.mark = -1
+	if len(d.row) > d.maxRow {
+		return nil, d.rowTooLarge()
+	}
+	d.rows++
+	d.state = stNext
+	return Row(d.row), nil
+}
+
+// start consumes an optional UTF-8 byte order mark and the opening '['.
+func (d *RowReader) start() bool {
+	if d.ensure(3) && d.buf[d.pos] == 0xEF && d.buf[d.pos+1] == 0xBB && d.buf[d.pos+2] == 0xBF {
+		d.pos += 3
+	}
+	c, ok := d.peekNonWS()
+	switch {
+	case !ok && d.err == nil:
+		d.failf("empty input: expected a JSON array of rows")
+		return false
+	case !ok:
+		return false
+	case c == '{':
+		d.failf("the report is a JSON object, not an array of rows (an error answer, or not a DigiCert JSON report?)")
+		return false
+	case c == '<':
+		d.failf("the report is not JSON but starts with '<' (an HTML page from a proxy?)")
+		return false
+	case c != '[':
+		d.failf("expected a JSON array of rows, found %s", describe(c))
+		return false
+	}
+	d.pos++
+	d.state = stFirst
+	return true
+}
+
+// finish checks that only whitespace follows the closing ']'.
+func (d *RowReader) finish() error {
+	if c, ok := d.peekNonWS(); ok {
+		return d.failf("unexpected %s after the end of the array of rows", describe(c))
+	}
+	if d.err != nil {
+		return d.err
+	}
+	d.state = stDone
+	return io.EOF
+}
+
+// refill discards consumed bytes (saving pending row bytes first) and makes
+// at least n unread bytes available if the input has them. It returns false
+// when fewer are available; d.err is then set if reading failed or the row
+// grew too large.
+func (d *RowReader) refill(n int) bool {
+	if d.mark >= 0 {
+		d.row = append(d.row, d.buf[d.mark:d.pos]...)
+		d.mark = 0
+		if len(d.row) > d.maxRow {
+			d.rowTooLarge()
+			return false
+		}
+	}
+	d.br.Discard(d.pos)
+	d.base += int64(d.pos)
+	d.pos = 0
+	if d.br.Buffered() < n {
+		if _, err := d.br.Peek(n); err != nil && err != io.EOF && d.err == nil {
+			d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.Offset(), Err: err}
+		}
+	}
+	d.buf, _ = d.br.Peek(d.br.Buffered())
+	return len(d.buf) >= n && d.err == nil
+}
+
+// ensure makes n unread bytes available if possible.
+func (d *RowReader) ensure(n int) bool {
+	if len(d.buf)-d.pos >= n {
+		return true
+	}
+	return d.refill(n)
+}
+
+// peekNonWS skips whitespace and returns the next byte without consuming it.
+func (d *RowReader) peekNonWS() (byte, bool) {
+	for {
+		for d.pos < len(d.buf) {
+			c := d.buf[d.pos]
+			if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+				return c, true
+			}
+			d.pos++
+		}
+		if !d.refill(1) {
+			return 0, false
+		}
+	}
+}
+
+// objectBody scans the rest of an object after its '{'.
+func (d *RowReader) objectBody() bool {
+	c, ok := d.peekNonWS()
+	if !ok {
+		d.eofErr("an object")
+		return false
+	}
+	if c == '}' {
+		d.pos++
+		return true
+	}
+	for {
+		if c != '"' {
+			d.failf("expected a string key, found %s", describe(c))
+			return false
+		}
+		d.pos++
+		if !d.str() {
+			return false
+		}
+		if c, ok = d.peekNonWS(); !ok || c != ':' {
+			d.expected("':' after a key", c, ok)
+			return false
+		}
+		d.pos++
+		if c, ok = d.peekNonWS(); !ok {
+			d.eofErr("a value")
+			return false
+		}
+		if !d.value(c) {
+			return false
+		}
+		if c, ok = d.peekNonWS(); !ok || (c != ',' && c != '}') {
+			d.expected("',' or '}' in an object", c, ok)
+			return false
+		}
+		d.pos++
+		if c == '}' {
+			return true
+		}
+		if c, ok = d.peekNonWS(); !ok {
+			d.eofErr("an object")
+			return false
+		}
+	}
+}
+
+// arrayBody scans the rest of an array after its '['.
+func (d *RowReader) arrayBody() bool {
+	c, ok := d.peekNonWS()
+	if !ok {
+		d.eofErr("an array")
+		return false
+	}
+	if c == ']' {
+		d.pos++
+		return true
+	}
+	for {
+		if !d.value(c) {
+			return false
+		}
+		if c, ok = d.peekNonWS(); !ok || (c != ',' && c != ']') {
+			d.expected("',' or ']' in an array", c, ok)
+			return false
+		}
+		d.pos++
+		if c == ']' {
+			return true
+		}
+		if c, ok = d.peekNonWS(); !ok {
+			d.eofErr("an array")
+			return false
+		}
+	}
+}
+
+// value scans one value starting with c (not yet consumed).
+func (d *RowReader) value(c byte) bool {
+	switch {
+	case c == '"':
+		d.pos++
+		return d.str()
+	case c == '{' || c == '[':
+		if d.depth >= maxDepth {
+			d.failf("values nested deeper than %d levels", maxDepth)
+			return false
+		}
+		d.depth++
+		d.pos++
+		var ok bool
+		if c == '{' {
+			ok = d.objectBody()
+		} else {
+			ok = d.arrayBody()
+		}
+		d.depth--
+		return ok
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	}
+	d.failf("invalid character %s at the start of a value", describe(c))
+	return false
+}
+
+// strPlain marks bytes that need no attention inside a string.
+var strPlain = func() (t [256]bool) {
+	for i := 0x20; i < 0x80; i++ {
+		t[i] = i != '"' && i != '\\'
+	}
+	return t
+}()
+
+// Constants for byte-parallel tests on 8 bytes held in a uint64.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// hasSpecial reports whether any of the 8 bytes in x needs attention in a
+// string: '"', '\\', a control byte or a non-ASCII byte. (Bit tricks from
+// "Bit Twiddling Hacks": haszero(v) = (v - 0x01…) & ^v & 0x80….)
+func hasSpecial(x uint64) bool {
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	ctl := (x - ones*0x20) & ^x
+	return (x|ctl|(q-ones)&^q|(b-ones)&^b)&highs != 0
+}
+
+// str scans the rest of a string after its opening quote, validating escapes
+// and UTF-8.
+func (d *RowReader) str() bool {
+	for {
+		buf, i := d.buf, d.pos
+		for i+8 <= len(buf) && !hasSpecial(binary.LittleEndian.Uint64(buf[i:])) {
+			i += 8
+		}
+		for i < len(buf) && strPlain[buf[i]] {
+			i++
+		}
+		d.pos = i
+		if i == len(buf) {
+			if !d.refill(1) {
+				d.eofErr("a string")
+				return false
+			}
+			continue
+		}
+		switch c := buf[i]; {
+		case c == '"':
+			d.pos++
+			return true
+		case c == '\\':
+			if !d.escape() {
+				return false
+			}
+		case c < 0x20:
+			d.failf("control character U+%04X in a string (it must be escaped)", c)
+			return false
+		default:
+			d.ensure(utf8.UTFMax)
+			r, size := utf8.DecodeRune(d.buf[d.pos:])
+			if r == utf8.RuneError && size <= 1 {
+				d.failf("invalid UTF-8 byte 0x%02X in a string (SecOps requires UTF-8)", d.buf[d.pos])
+				return false
+			}
+			d.pos += size
+		}
+	}
+}
+
+// escape scans one backslash escape.
+func (d *RowReader) escape() bool {
+	if !d.ensure(2) {
+		d.eofErr("a string escape")
+		return false
+	}
+	switch d.buf[d.pos+1] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		d.pos += 2
+		return true
+	case 'u':
+		if !d.ensure(6) {
+			d.eofErr("a \\u escape")
+			return false
+		}
+		for _, h := range d.buf[d.pos+2 : d.pos+6] {
+			if unhex(h) < 0 {
+				d.failf("invalid \\u escape in a string")
+				return false
+			}
+		}
+		d.pos += 6
+		return true
+	}
+	d.pos++
+	d.failf("invalid escape %s in a string", describe(d.buf[d.pos]))
+	return false
+}
+
+func (d *RowReader) literal(lit string) bool {
+	if !d.ensure(len(lit)) {
+		if d.err == nil {
+			d.failf("invalid literal (want %s)", lit)
+		}
+		return false
+	}
+	if string(d.buf[d.pos:d.pos+len(lit)]) != lit {
+		d.failf("invalid literal (want %s)", lit)
+		return false
+	}
+	d.pos += len(lit)
+	return true
+}
+
+// number scans a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *RowReader) number() bool {
+	if d.peekIs('-') {
+		d.pos++
+	}
+	if d.peekIs('0') {
+		d.pos++
+	} else if !d.digits() {
+		return false
+	}
+	if d.peekIs('.') {
+		d.pos++
+		if !d.digits() {
+			return false
+		}
+	}
+	if d.peekIs('e') || d.peekIs('E') {
+		d.pos++
+		if d.peekIs('+') || d.peekIs('-') {
+			d.pos++
+		}
+		if !d.digits() {
+			return false
+		}
+	}
+	return d.err == nil
+}
+
+// digits scans one or more decimal digits.
+func (d *RowReader) digits() bool {
+	n := 0
+	for d.ensure(1) && d.buf[d.pos] >= '0' && d.buf[d.pos] <= '9' {
+		d.pos++
+		n++
+	}
+	if n == 0 && d.err == nil {
+		if d.ensure(1) {
+			d.failf("invalid number: expected a digit, found %s", describe(d.buf[d.pos]))
+		} else {
+			d.eofErr("a number")
+		}
+	}
+	return n > 0
+}
+
+func (d *RowReader) peekIs(c byte) bool { return d.ensure(1) && d.buf[d.pos] == c }
+
+func (d *RowReader) expected(what string, c byte, ok bool) {
+	if !ok {
+		d.eofErr(what)
+		return
+	}
+	d.failf("expected %s, found %s", what, describe(c))
+}
+
+// eofErr reports the end of input (or keeps an earlier read error).
+func (d *RowReader) eofErr(inside string) error {
+	if d.err != nil {
+		return d.err
+	}
+	return d.failf("unexpected end of input in %s (truncated report?)", inside)
+}
+
+func (d *RowReader) rowTooLarge() error {
+	d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.rowStart,
+		Err: fmt.Errorf("row %d is larger than the maximum row size of %d bytes", d.rows+1, d.maxRow)}
+	return d.err
+}
+
+// failf records a decode error at the current offset.
+func (d *RowReader) failf(format string, args ...any) error {
+	if d.err == nil {
+		d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.Offset(), Err: fmt.Errorf(format, args...)}
+	}
+	return d.err
+}
+
+func describe(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return fmt.Sprintf("'%c'", c)
+	}
+	return fmt.Sprintf("byte 0x%02X", c)
+}
+
+func describeValue(c byte) string {
+	switch {
+	case c == '"':
+		return "a string"
+	case c == '[':
+		return "an array"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	}
+	return describe(c)
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c - 'a' + 10)
+	case c >= 'A' && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
