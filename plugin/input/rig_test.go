@@ -23,10 +23,12 @@ import (
 // follow the simulator's clock plus whatever the client "slept".
 type rig struct {
 	t   *testing.T
-	sim *digicertsim.Server
+	sim *digicertsim.Server // nil with a fake source
 	srv *httptest.Server
-	clk *simClock
+	clk clock
 	log *flb.MemoryLogger
+
+	mkSource func() source
 	cfg Config
 	key string
 	e   *Engine
@@ -95,9 +97,26 @@ func newRig(t *testing.T, sc digicertsim.Config, mut func(*Config)) *rig {
 	sim := digicertsim.New(sc)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	r := &rig{t: t, sim: sim, srv: srv, clk: &simClock{sim: sim}, log: &flb.MemoryLogger{}, key: testKey}
+	r := &rig{t: t, sim: sim, srv: srv, clk: &simClock{sim: sim}, key: testKey}
+	r.mkSource = r.client
+	r.setup(srv.URL, mut)
+	return r
+}
+
+// newFakeRig runs an Engine against a fake source on a fixed clock.
+func newFakeRig(t *testing.T, src source, mut func(*Config)) *rig {
+	t.Helper()
+	r := &rig{t: t, clk: &fixedClock{now: time.Date(2025, 2, 6, 12, 0, 0, 0, time.UTC)}, key: testKey}
+	r.mkSource = func() source { return src }
+	r.setup("https://fake.invalid", mut)
+	return r
+}
+
+func (r *rig) setup(base string, mut func(*Config)) {
+	t := r.t
+	r.log = &flb.MemoryLogger{}
 	r.cfg = Config{
-		APIKey: testKey, ReportID: digicertsim.DefaultReportID, APIBase: srv.URL, Interval: time.Hour, Mode: ModeRun,
+		APIKey: testKey, ReportID: digicertsim.DefaultReportID, APIBase: base, Interval: time.Hour, Mode: ModeRun,
 		WaitTimeout: 10 * time.Minute, PollInterval: 10 * time.Second, StateFile: filepath.Join(t.TempDir(), "dc.state"),
 		DedupWindow: 48 * time.Hour, RequestTimeout: 30 * time.Second, MaxBytesPerCollect: 64 << 10, BufferSize: 256 << 10,
 	}
@@ -114,13 +133,33 @@ func newRig(t *testing.T, sc digicertsim.Config, mut func(*Config)) *rig {
 		}
 	})
 	r.open()
-	return r
+}
+
+// fixedClock stands still unless advanced; After fires at once.
+type fixedClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fixedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fixedClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	ch <- c.Now()
+	return ch
 }
 
 // client builds a DigiCert client for the simulator with a clock that never sleeps.
 func (r *rig) client() source {
 	c, err := digicert.New(digicert.Options{
-		BaseURL: r.srv.URL, APIKey: r.key, HTTPClient: r.srv.Client(), Clock: r.clk,
+		BaseURL: r.srv.URL, APIKey: r.key, HTTPClient: r.srv.Client(), Clock: r.clk.(*simClock),
 		RateLimit: digicert.NoRateLimit, TempDir: r.t.TempDir(),
 		Logger: nil,
 	})
@@ -133,7 +172,7 @@ func (r *rig) client() source {
 // open starts a new Engine on the rig's state file (a process start).
 func (r *rig) open() {
 	r.t.Helper()
-	e, err := newEngine(r.cfg, r.log, r.client(), r.clk)
+	e, err := newEngine(r.cfg, r.log, r.mkSource(), r.clk)
 	if err != nil {
 		r.t.Fatal(err)
 	}

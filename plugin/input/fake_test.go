@@ -1,0 +1,324 @@
+package input
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+)
+
+// fakeSource serves hand-written runs. Each call to RunReport hands out the
+// next queued run; ReadyRunsAfter lists runs after the given id.
+type fakeSource struct {
+	mu        sync.Mutex
+	runs      []digicert.Run
+	rows      map[string][]string // run id → rows (JSON objects)
+	queue     []string            // run ids RunReport returns, one per call
+	breakAt   map[string]int      // run id → rows served before a download error
+	openErr   map[string]error
+	reportErr error
+	panics    int // Report panics this many times
+	opened    []string
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{rows: map[string][]string{}, breakAt: map[string]int{}, openErr: map[string]error{}}
+}
+
+// add defines a READY run and queues it for RunReport.
+func (f *fakeSource) add(runID string, rows ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runs = append(f.runs, digicert.Run{ReportID: digicertsim.DefaultReportID, RunID: runID, Status: digicert.StatusReady, Format: []string{"JSON"}})
+	f.rows[runID] = rows
+	f.queue = append(f.queue, runID)
+}
+
+func (f *fakeSource) Report(ctx context.Context, id string) (digicert.ReportInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.panics > 0 {
+		f.panics--
+		panic("fake source exploded")
+	}
+	return digicert.ReportInfo{ID: id, ReportType: "audit-logs", Format: []string{"JSON"}}, f.reportErr
+}
+
+func (f *fakeSource) RunReport(ctx context.Context, id string, w digicert.WaitOptions) ([]digicert.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queue) == 0 {
+		return nil, nil
+	}
+	next := f.queue[0]
+	f.queue = f.queue[1:]
+	for _, r := range f.runs {
+		if r.RunID == next {
+			return []digicert.Run{r}, nil
+		}
+	}
+	return nil, fmt.Errorf("fake: no run %s", next)
+}
+
+func (f *fakeSource) ReadyRunsAfter(ctx context.Context, id, after string) ([]digicert.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.runs, func(r digicert.Run) bool { return r.RunID == after })
+	return append([]digicert.Run(nil), f.runs[i+1:]...), nil
+}
+
+func (f *fakeSource) Open(ctx context.Context, run digicert.Run) (rowIterator, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opened = append(f.opened, run.RunID)
+	if err := f.openErr[run.RunID]; err != nil {
+		return nil, err
+	}
+	it := &sliceRows{rows: f.rows[run.RunID], breakAt: -1}
+	if n, ok := f.breakAt[run.RunID]; ok {
+		it.breakAt = n
+		delete(f.breakAt, run.RunID) // fails once
+	}
+	return it, nil
+}
+
+type sliceRows struct {
+	rows    []string
+	i       int
+	breakAt int
+	err     error
+}
+
+func (s *sliceRows) Next() bool {
+	if s.i == s.breakAt {
+		s.err = errors.New("fake: connection reset in the middle of the body")
+		return false
+	}
+	if s.i >= len(s.rows) {
+		return false
+	}
+	s.i++
+	return true
+}
+
+func (s *sliceRows) Row() digicert.Row { return digicert.Row(s.rows[s.i-1]) }
+func (s *sliceRows) Err() error        { return s.err }
+func (s *sliceRows) Part() int         { return 0 }
+func (s *sliceRows) Close() error      { return nil }
+
+func row(when, action string) string {
+	return `{"Date and time (UTC)":"` + when + `","Action":"` + action + `"}`
+}
+
+// count returns how often Fluent Bit got a row with this action.
+func (r *rig) count(action string) int {
+	n := 0
+	for _, rec := range r.recs {
+		if strings.Contains(rec.body, `"Action":"`+action+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// Identical events are counted, not collapsed: a run with k copies after runs
+// that shipped m copies adds max(k-m, 0).
+func TestOccurrenceCounting(t *testing.T) {
+	a, b, c := row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 10:00:01", "B"), row("06-Feb-2025 10:00:02", "C")
+	src := newFakeSource()
+	src.add("r1", a, a, b)
+	src.add("r2", a, b, a, a, c) // one more A, and C
+	src.add("r3", a, b)          // fewer copies than shipped: nothing new
+	src.add("r4", a, a, a, a, b, c, c)
+	r := newFakeRig(t, src, nil)
+	want := []map[string]int{
+		{"A": 2, "B": 1, "C": 0},
+		{"A": 3, "B": 1, "C": 1},
+		{"A": 3, "B": 1, "C": 1},
+		{"A": 4, "B": 1, "C": 2},
+	}
+	for i, w := range want {
+		r.poll()
+		for k, n := range w {
+			if got := r.count(k); got != n {
+				t.Fatalf("after run %d: %s shipped %d times, want %d", i+1, k, got, n)
+			}
+		}
+		if i == 1 {
+			r.restart() // counts survive a restart
+		}
+	}
+}
+
+// A row whose time cannot be parsed is shipped with the collection time,
+// counted and warned about once per run, and never shipped twice while runs
+// keep returning it; it does not move the watermark.
+func TestUnparseableTimes(t *testing.T) {
+	bad1 := `{"Date and time (UTC)":"yesterday","Action":"bad1"}`
+	bad2 := `{"Action":"no-time"}`
+	bad3 := `{"Date and time (UTC)":42,"Action":"number"}`
+	good := row("06-Feb-2025 10:00:00", "good")
+	src := newFakeSource()
+	src.add("r1", bad1, good, bad2, bad3)
+	src.add("r2", bad1, good, bad2, bad3)
+	r := newFakeRig(t, src, nil)
+	r.poll()
+	r.poll()
+	for _, a := range []string{"bad1", "no-time", "number", "good"} {
+		if n := r.count(a); n != 1 {
+			t.Errorf("%s shipped %d times, want 1", a, n)
+		}
+	}
+	collect := r.clk.Now()
+	for _, rec := range r.recs {
+		if !strings.Contains(rec.body, `"good"`) && !rec.ts.Equal(collect) {
+			t.Errorf("untimed row got time %v, want the collection time %v", rec.ts, collect)
+		}
+	}
+	if w := r.logLines("row time unparseable"); len(w) != 2 {
+		t.Errorf("want one warning per run, got %d:\n%s", len(w), r.log)
+	}
+	if lines := r.logLines("run shipped"); len(lines) != 2 || !strings.Contains(lines[0], "unparseable_time=3") {
+		t.Errorf("run lines: %v", lines)
+	}
+	r.e.mu.Lock()
+	wm := r.e.led.wm
+	r.e.mu.Unlock()
+	if want := unixSec(time.Date(2025, 2, 6, 10, 0, 0, 0, time.UTC)); wm != want {
+		t.Errorf("watermark %s, want the good row's time (untimed rows must not move it)", formatSec(wm))
+	}
+}
+
+// A date far in the future is shipped as is but must not push the
+// watermark past the real rows (which would then be skipped as old).
+func TestFutureTimeDoesNotMoveWatermark(t *testing.T) {
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2099 10:00:00", "future"), row("06-Feb-2025 09:00:00", "now"))
+	src.add("r2", row("05-Feb-2025 23:00:00", "late-but-in-window"))
+	r := newFakeRig(t, src, nil)
+	r.poll()
+	r.poll()
+	for _, a := range []string{"future", "now", "late-but-in-window"} {
+		if r.count(a) != 1 {
+			t.Errorf("%s shipped %d times", a, r.count(a))
+		}
+	}
+	if len(r.logLines("row time is in the future")) != 1 {
+		t.Errorf("no future warning:\n%s", r.log)
+	}
+}
+
+// A panic in the poller is logged and the next poll works.
+func TestPollerPanicRecovered(t *testing.T) {
+	src := newFakeSource()
+	src.panics = 1
+	src.add("r1", row("06-Feb-2025 10:00:00", "A"))
+	r := newFakeRig(t, src, nil)
+	if d := r.poll(); d != time.Hour {
+		t.Errorf("after a panic the next poll is in %v, want the interval", d)
+	}
+	if l := r.logLines("internal error in the poller"); len(l) != 1 || !strings.Contains(l[0], "fake source exploded") || !strings.Contains(l[0], "stack=") {
+		t.Fatalf("panic not logged with its stack:\n%s", r.log)
+	}
+	r.poll()
+	if r.count("A") != 1 {
+		t.Fatal("the poll after the panic did not ship")
+	}
+}
+
+// A download that breaks mid-stream keeps the rows already queued (they are
+// delivered and committed) and retries the rest at the next poll, with no
+// duplicate.
+func TestBrokenDownloadResumesWithoutDuplicates(t *testing.T) {
+	var rows []string
+	for i := range 50 {
+		rows = append(rows, row(fmt.Sprintf("06-Feb-2025 10:%02d:00", i), fmt.Sprint("E", i)))
+	}
+	src := newFakeSource()
+	src.add("r1", rows...)
+	src.breakAt["r1"] = 20
+	src.add("r2", rows...) // run mode: the next poll's run covers the same rows
+	r := newFakeRig(t, src, nil)
+	r.poll()
+	if len(r.recs) != 20 {
+		t.Fatalf("after the break %d rows were delivered, want the 20 read", len(r.recs))
+	}
+	if len(r.logLines("run interrupted")) != 1 || len(r.logLines("poll failed; retrying")) != 1 {
+		t.Fatalf("missing warnings:\n%s", r.log)
+	}
+	r.poll()
+	for i := range 50 {
+		if n := r.count(fmt.Sprint("E", i)); n != 1 {
+			t.Fatalf("E%d shipped %d times", i, n)
+		}
+	}
+}
+
+// Follow mode: a run that broke is retried before later runs; a run that
+// is gone (404) is skipped with a warning; the last run handled survives a restart.
+func TestFollowRetriesAndSkipsGoneRuns(t *testing.T) {
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 10:00:01", "B"))
+	src.breakAt["r1"] = 1
+	src.add("r2", row("06-Feb-2025 10:00:02", "C"))
+	src.openErr["r2"] = fmt.Errorf("download: %w", digicert.ErrRunNotFound)
+	src.add("r3", row("06-Feb-2025 10:00:03", "D"))
+	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
+	r.poll() // r1 breaks after A
+	if r.count("A") != 1 || r.count("D") != 0 {
+		t.Fatalf("first poll: A=%d D=%d", r.count("A"), r.count("D"))
+	}
+	r.poll() // r1 again (B), r2 gone, r3
+	for _, a := range []string{"A", "B", "D"} {
+		if r.count(a) != 1 {
+			t.Errorf("%s shipped %d times", a, r.count(a))
+		}
+	}
+	if len(r.logLines("no longer downloadable")) != 1 {
+		t.Errorf("gone run not warned about:\n%s", r.log)
+	}
+	r.restart()
+	r.e.mu.Lock()
+	last := r.e.meta.LastRunID
+	r.e.mu.Unlock()
+	if last != "r3" {
+		t.Errorf("last run after restart %q, want r3", last)
+	}
+	before := len(src.opened)
+	r.poll()
+	if len(src.opened) != before {
+		t.Errorf("restart re-read runs %v", src.opened[before:])
+	}
+}
+
+// Invalid key, missing permission and unknown report are logged as errors
+// with the fix, and the next poll waits at least an hour (no hot loop).
+func TestConfigErrorsBackOff(t *testing.T) {
+	cases := []struct {
+		err  error
+		mode Mode
+		want string
+	}{
+		{digicert.ErrInvalidKey, ModeRun, "check api_key/api_key_file"},
+		{digicert.ErrPermission, ModeRun, "set mode follow"},
+		{digicert.ErrReportNotFound, ModeFollow, "check report_id"},
+	}
+	for _, c := range cases {
+		src := newFakeSource()
+		src.reportErr = fmt.Errorf("wrapped: %w", c.err)
+		r := newFakeRig(t, src, func(cfg *Config) { cfg.Mode = c.mode; cfg.Interval = time.Minute })
+		if d := r.poll(); d < time.Hour {
+			t.Errorf("%v: next poll in %v, want ≥ 1h", c.err, d)
+		}
+		if l := r.logLines("[error]"); len(l) != 1 || !strings.Contains(l[0], c.want) {
+			t.Errorf("%v: want one error line containing %q:\n%s", c.err, c.want, r.log)
+		}
+	}
+}
