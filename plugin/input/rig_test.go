@@ -29,9 +29,9 @@ type rig struct {
 	log *flb.MemoryLogger
 
 	mkSource func() source
-	cfg Config
-	key string
-	e   *Engine
+	cfg      Config
+	key      string
+	e        *Engine
 
 	ctx    context.Context
 	cancel context.CancelFunc
