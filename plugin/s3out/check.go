@@ -46,7 +46,7 @@ func checkBucket(ctx context.Context, api bucketAPI, c Config, region string) (w
 	if err == nil {
 		return "", nil
 	}
-	status, ok := httpStatus(err)
+	status, ok := responseStatus(err)
 	if !ok {
 		return "", fmt.Errorf("%s: cannot reach %s to check bucket %q (network, DNS, TLS or proxy problem; endpoint and region must be right): %w", PluginName, where(c, region), c.Bucket, err)
 	}
@@ -83,14 +83,6 @@ func probeCode(ctx context.Context, api bucketAPI, c Config) string {
 		return ae.ErrorCode()
 	}
 	return ""
-}
-
-func httpStatus(err error) (int, bool) {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode(), true
-	}
-	return 0, false
 }
 
 // bucketRegion returns the region S3 says the bucket lives in, if it said.

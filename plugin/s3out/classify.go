@@ -84,9 +84,8 @@ func Classify(err error) Status {
 			return StatusOK
 		}
 	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		switch st := re.HTTPStatusCode(); {
+	if st, ok := responseStatus(err); ok {
+		switch {
 		case st == http.StatusPreconditionFailed:
 			return StatusOK
 		case st >= 500, st == http.StatusTooManyRequests, st == http.StatusRequestTimeout, st == http.StatusConflict:
@@ -98,12 +97,23 @@ func Classify(err error) Status {
 	return StatusRetry
 }
 
+// responseStatus returns the HTTP status of the answer S3 gave. ok is false
+// when no answer came: the SDK then still wraps the failure (connection
+// refused, reset, timeout) in a ResponseError, with status 0.
+func responseStatus(err error) (status int, ok bool) {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.Response != nil && re.HTTPStatusCode() != 0 {
+		return re.HTTPStatusCode(), true
+	}
+	return 0, false
+}
+
 // isPreconditionFailed reports a 412 answer to an If-None-Match write.
 func isPreconditionFailed(err error) bool {
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed" {
 		return true
 	}
-	var re *smithyhttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed
+	st, ok := responseStatus(err)
+	return ok && st == http.StatusPreconditionFailed
 }

@@ -28,6 +28,15 @@ func apiErr(status int, code string) error {
 	}}
 }
 
+// noAnswer is what the SDK returns when the request could not be sent: a
+// ResponseError with status 0 around the dial error.
+func noAnswer() error {
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: &awshttp.ResponseError{
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{}},
+			Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}},
+	}}
+}
+
 func TestClassify(t *testing.T) {
 	cases := []struct {
 		name string
@@ -41,6 +50,7 @@ func TestClassify(t *testing.T) {
 		{"timeout", fmt.Errorf("put: %w", context.DeadlineExceeded), StatusRetry},
 		{"cancelled at exit", context.Canceled, StatusRetry},
 		{"connection refused", &smithy.OperationError{Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, StatusRetry},
+		{"no answer, as the SDK wraps it", noAnswer(), StatusRetry},
 		{"credentials unavailable", errors.New("get identity: failed to refresh cached credentials"), StatusRetry},
 		{"503 SlowDown", apiErr(503, "SlowDown"), StatusRetry},
 		{"500", apiErr(500, "InternalError"), StatusRetry},
