@@ -140,23 +140,25 @@ func (c *Client) scanHistory(ctx context.Context, q HistoryQuery, fn func(Run) b
 		if len(page.ReportHistory) == 0 {
 			return nil
 		}
-		fresh := 0
+		withID, fresh := 0, 0
 		for _, rec := range page.ReportHistory {
 			r := rec.run()
-			if r.RunID != "" {
-				k := r.ReportID + "\x00" + r.RunID
-				if seen[k] {
-					continue
-				}
-				seen[k] = true
+			if r.RunID == "" {
+				continue // a scheduled report, not a run
 			}
+			withID++
+			k := r.ReportID + "\x00" + r.RunID
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
 			fresh++
 			if q.matches(r) && !fn(r) {
 				return nil
 			}
 		}
 		offset += len(page.ReportHistory)
-		if fresh == 0 || (page.Page.Total > 0 && offset >= int(page.Page.Total)) {
+		if (withID > 0 && fresh == 0) || (page.Page.Total > 0 && offset >= int(page.Page.Total)) {
 			return nil
 		}
 	}
