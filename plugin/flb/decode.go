@@ -32,6 +32,7 @@ type DecodeError struct {
 	Reason string // what was wrong
 }
 
+// Error describes where the chunk is malformed.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("msgpack chunk: record %d at byte %d: %s", e.Record, e.Offset, e.Reason)
 }

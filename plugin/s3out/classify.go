@@ -23,6 +23,7 @@ const (
 	StatusRetry Status = 2 // transient: Fluent Bit retries the chunk later
 )
 
+// String returns OK, RETRY or ERROR.
 func (s Status) String() string {
 	switch s {
 	case StatusOK:

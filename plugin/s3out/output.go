@@ -39,7 +39,8 @@ func New(ctx context.Context, cfg Config, log flb.Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+	creds, err := awsCfg.Credentials.Retrieve(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("%s: no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role_arn, or run with an instance/pod role): %w", PluginName, err)
 	}
 	client := newS3Client(awsCfg, cfg)
@@ -53,7 +54,10 @@ func New(ctx context.Context, cfg Config, log flb.Logger) (*Output, error) {
 	o := newOutput(cfg, client, log)
 	// Checksums are named on multipart uploads only where the SDK computes them.
 	o.spec.checksums = cfg.Endpoint == ""
-	log.Info("ready", "bucket", cfg.Bucket, "where", where(cfg, awsCfg.Region), "key_format", cfg.KeyFormat.String(), "prefix", cfg.Prefix)
+	// The credential source (environment, profile, role...) helps debugging
+	// and is not secret; the keys themselves are never logged.
+	log.Info("ready", "bucket", cfg.Bucket, "where", where(cfg, awsCfg.Region), "key_format", cfg.KeyFormat.String(),
+		"prefix", cfg.Prefix, "credentials", creds.Source)
 	return o, nil
 }
 
