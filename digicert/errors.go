@@ -176,6 +176,9 @@ func newAPIError(t target, status int, body []byte, key secret) *APIError {
 		e.Message = "the API key lacks permission for the Report Library (" + orDefault(code, "access_denied") + "): use a key of a user with the Administrator role and check that Report Library is enabled for the account"
 	case status == 404 && strings.Contains(lcode, "route"):
 		e.Message = "API endpoint not found: check base_url (default " + DefaultBaseURL + ")"
+	case status == 404 && t.runID != "" && strings.HasSuffix(lcode, "|report"):
+		e.kind = ErrReportNotFound
+		e.Message = fmt.Sprintf("report %s not found: check report_id (Reports > Report Library)", t.reportID)
 	case status == 404 && t.runID != "":
 		e.kind = ErrRunNotFound
 		e.Message = fmt.Sprintf("run %s of report %s not found: report files are kept for 90 days, or report_id is wrong", t.runID, t.reportID)
