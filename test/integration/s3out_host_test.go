@@ -327,3 +327,37 @@ func TestS3OutHostResultCodes(t *testing.T) {
 		t.Errorf("no bucket key: events %q\nlog:\n%s", run.events, run.log)
 	}
 }
+
+// TestS3OutHostHotReload reloads as Fluent Bit does: the new registration
+// happens while the old instance lives, then the old one exits and a new one
+// starts. The Go runtime and its globals survive; the new instance must work
+// and find the chunk the old one stored.
+func TestS3OutHostHotReload(t *testing.T) {
+	env := s3outSetup(t)
+	bucket := env.newBucket(t)
+	file := writeChunk(t, s3outChunk(t, s3outRows, s3outT0))
+	run := runS3OutHost(t, [][]string{{"bucket=" + bucket, "endpoint=" + env.endpoint}},
+		fmt.Sprintf("flush 0 %[1]s t\nreload\nflush 0 %[1]s t\nexit\n", file))
+	var flushes, inits []string
+	for _, e := range run.events {
+		switch {
+		case strings.HasPrefix(e, "flush 0"):
+			flushes = append(flushes, e)
+		case strings.HasPrefix(e, "init 0"):
+			inits = append(inits, e)
+		}
+	}
+	if len(inits) != 2 || inits[0] != "init 0 ret=1" || inits[1] != "init 0 ret=1" || !run.has("done status=0") {
+		t.Fatalf("inits %q; events %q\nlog:\n%s", inits, run.events, run.log)
+	}
+	if len(flushes) != 2 || !strings.Contains(flushes[0], "result=OK") || !strings.Contains(flushes[1], "result=OK") {
+		t.Errorf("flushes %q", flushes)
+	}
+	// The new instance got a new id and saw the object already stored.
+	if !strings.Contains(run.log, "[out_secops_s3#2] object already stored") {
+		t.Errorf("log:\n%s", run.log)
+	}
+	if keys := s3outList(t, env.s3Client(t), bucket); len(keys) != 1 {
+		t.Errorf("bucket holds %v", keys)
+	}
+}
