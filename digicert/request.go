@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -173,7 +174,8 @@ func (c *Client) transportOutcome(ctx context.Context, cl call, err error, wrote
 	if tlsErr := tlsConfigError(cl.op, err); tlsErr != nil {
 		return outcome{err: tlsErr}
 	}
-	if timedOut {
+	var netErr net.Error
+	if timedOut || (errors.As(err, &netErr) && netErr.Timeout()) {
 		err = fmt.Errorf("digicert: %s: no answer within %s (request_timeout): %w", cl.op, c.timeout, err)
 	} else {
 		err = fmt.Errorf("digicert: %s: %w", cl.op, err)

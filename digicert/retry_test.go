@@ -88,7 +88,7 @@ func TestRetries(t *testing.T) {
 		{"5xx until attempts run out", []step{status(500)}, 0,
 			[]span{{500 * time.Millisecond, time.Second}, {time.Second, 2 * time.Second}, {2 * time.Second, 4 * time.Second}, {4 * time.Second, 8 * time.Second}, {8 * time.Second, 16 * time.Second}},
 			"gave up after 6 attempts", nil, 6},
-		{"5xx until the retry time runs out", []step{status(500)}, 2 * time.Second,
+		{"5xx until the retry time runs out", []step{status(500)}, 1500 * time.Millisecond,
 			[]span{{500 * time.Millisecond, time.Second}}, "gave up after 2 attempts", nil, 2},
 		{"resets until attempts run out", []step{reset}, 0,
 			[]span{{500 * time.Millisecond, time.Second}, {time.Second, 2 * time.Second}, {2 * time.Second, 4 * time.Second}, {4 * time.Second, 8 * time.Second}, {8 * time.Second, 16 * time.Second}},
