@@ -1,0 +1,267 @@
+// Command in_digicert is the Fluent Bit input plugin `digicert`, built with
+// -buildmode=c-shared into in_digicert.so. It only converts Fluent Bit's
+// Go-proxy calls for package input, which holds all the logic.
+//
+// It needs Fluent Bit ≥ 4.1: it exports only the per-instance *Ctx collect
+// and cleanup callbacks, which older versions do not call.
+//
+// Threads: Fluent Bit runs each instance on its own thread (init, collect,
+// cleanup, pause, resume, pre-exit and exit all happen there), so the
+// callbacks without an instance argument (pause, resume, exit) act on the
+// instance whose init ran on the calling thread, and on every instance when
+// the thread is unknown.
+package main
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "abi.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+	"unsafe"
+
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
+)
+
+const (
+	pluginName  = "digicert"
+	description = "DigiCert CertCentral audit logs (Reports API)"
+	// stopTimeout bounds how long one instance's exit waits for its poller;
+	// Fluent Bit's whole shutdown grace is 5 s by default.
+	stopTimeout = 3 * time.Second
+)
+
+var (
+	instances = newRegistry()
+	// Fluent Bit keeps these pointers (def->description is not copied) and
+	// a reload registers again in the same process: allocated once, never freed.
+	cName        = C.CString(pluginName)
+	cDescription = C.CString(description)
+)
+
+// recovered logs a panic at an export boundary with its stack; Fluent Bit
+// must never crash because of the plugin.
+func recovered(export string) bool {
+	r := recover()
+	if r == nil {
+		return false
+	}
+	logGlobal(fmt.Sprintf("panic in %s: %v\n%s", export, r, debug.Stack()))
+	return true
+}
+
+// FLBPluginRegister declares the input plugin `digicert` (once per load of
+// the .so, and again at every hot reload).
+//
+//export FLBPluginRegister
+func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
+	defer func() {
+		if recovered("FLBPluginRegister") {
+			ret = -1
+		}
+	}()
+	C.dc_register((*C.struct_flb_plugin_proxy_def)(def), cName, cDescription)
+	instances.register(uintptr(def))
+	return 0
+}
+
+// FLBPluginInit sets up one [INPUT] section. It reads every key now, the
+// only moment Fluent Bit allows it, validates them, opens the checkpoint,
+// starts the poller and stores the instance's integer id in
+// remote_context. Any problem is logged, naming the key, and fails the
+// start with FLB_ERROR.
+//
+//export FLBPluginInit
+func FLBPluginInit(plugin unsafe.Pointer) (ret C.int) {
+	defer func() {
+		if recovered("FLBPluginInit") {
+			ret = C.FLB_ERROR
+		}
+	}()
+	p := (*C.struct_flbgo_input_plugin)(plugin)
+	lastAPI.Store(p.api)
+	id := instances.reserve()
+	log := newLogger(p.api, p.i_ins, fmt.Sprintf("[in_digicert#%d] ", id))
+
+	cfg, err := input.LoadConfig(readConfig(p))
+	if err != nil {
+		log.Error(err.Error())
+		return C.FLB_ERROR
+	}
+	eng, err := input.New(cfg, log)
+	if err != nil {
+		log.Error(err.Error())
+		return C.FLB_ERROR
+	}
+	if C.dc_set_remote_context(p, C.uintptr_t(id)) != 0 {
+		log.Error("Fluent Bit gave the input no context to store the instance in: Fluent Bit 4.1 or newer is required")
+		_ = eng.Stop(stopTimeout)
+		return C.FLB_ERROR
+	}
+	instances.add(&instance{id: id, eng: eng, log: log, thread: uint64(C.dc_thread_id())})
+	eng.Start()
+	log.Info("started", "report_id", cfg.ReportID, "mode", string(cfg.Mode), "interval", cfg.Interval.String())
+	return C.FLB_OK
+}
+
+// readConfig copies every key the input accepts from the instance being
+// initialised (properties are readable only during FLBPluginInit).
+func readConfig(p *C.struct_flbgo_input_plugin) flb.MapConfig {
+	m := flb.MapConfig{}
+	for _, k := range input.Keys() {
+		ck := C.CString(k)
+		if v := C.dc_get_property(p, ck); v != nil {
+			m[k] = C.GoString(v)
+		}
+		C.free(unsafe.Pointer(ck))
+	}
+	return m
+}
+
+// FLBPluginInputCallbackCtx is Fluent Bit's 1-second collect. It never
+// blocks: it takes what the poller has queued (nothing while paused), copies
+// it into C memory that Fluent Bit may hold until the cleanup callback, and
+// remembers which batch that buffer carries.
+//
+//export FLBPluginInputCallbackCtx
+func FLBPluginInputCallbackCtx(ctx unsafe.Pointer, data *unsafe.Pointer, size *C.size_t) (ret C.int) {
+	*data, *size = nil, 0
+	defer func() {
+		if recovered("FLBPluginInputCallbackCtx") {
+			ret = C.FLB_ERROR
+		}
+	}()
+	inst := instances.get(uintptr(ctx))
+	if inst == nil {
+		// An exited instance (Fluent Bit may still call it during its
+		// shutdown grace) or a context this plugin never set.
+		return C.FLB_OK
+	}
+	b, batch := inst.eng.Collect()
+	if len(b) == 0 {
+		return C.FLB_OK
+	}
+	// cgo's C.malloc aborts the process rather than return NULL.
+	buf := C.malloc(C.size_t(len(b)))
+	C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
+	instances.handOut(uintptr(buf), inst.id, batch)
+	*data, *size = buf, C.size_t(len(b))
+	return C.FLB_OK
+}
+
+// FLBPluginInputCleanupCallbackCtx runs right after Fluent Bit appended
+// (copied) a buffer from the collect callback: it frees exactly that buffer
+// and tells the engine the batch is in Fluent Bit, so the checkpoint may
+// advance.
+//
+//export FLBPluginInputCleanupCallbackCtx
+func FLBPluginInputCleanupCallbackCtx(ctx, data unsafe.Pointer) (ret C.int) {
+	defer func() {
+		if recovered("FLBPluginInputCleanupCallbackCtx") {
+			ret = C.FLB_ERROR
+		}
+	}()
+	if data == nil {
+		return C.FLB_OK
+	}
+	h, inst, ok := instances.takeBack(uintptr(data))
+	if !ok {
+		// Not ours: freeing it could corrupt the heap, keeping it only leaks.
+		logGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", uintptr(ctx)))
+		return C.FLB_ERROR
+	}
+	C.free(data)
+	if inst != nil {
+		inst.eng.Release(h.batch)
+	}
+	return C.FLB_OK
+}
+
+// FLBPluginInputPause is Fluent Bit's backpressure signal. It carries no
+// instance, but Fluent Bit calls it on the paused instance's thread, so
+// that instance's engine stops handing out rows; rows stay queued (the
+// poller waits when the queue is full) and nothing is checkpointed until a
+// later cleanup, so pausing loses nothing. Called from an unknown thread it
+// pauses every engine, which only delays them.
+//
+//export FLBPluginInputPause
+func FLBPluginInputPause() {
+	defer recovered("FLBPluginInputPause")
+	for _, inst := range instances.onThread(uint64(C.dc_thread_id())) {
+		inst.eng.Pause()
+		inst.log.Debug("paused")
+	}
+}
+
+// FLBPluginInputResume undoes FLBPluginInputPause for the instance of the
+// calling thread (every instance from an unknown thread).
+//
+//export FLBPluginInputResume
+func FLBPluginInputResume() {
+	defer recovered("FLBPluginInputResume")
+	for _, inst := range instances.onThread(uint64(C.dc_thread_id())) {
+		inst.eng.Resume()
+		inst.log.Debug("resumed")
+	}
+}
+
+// FLBPluginInputPreExit comes right before FLBPluginExit on the same
+// thread. The instance stops handing out rows: Fluent Bit is shutting it
+// down (or reloading) and would drop them.
+//
+//export FLBPluginInputPreExit
+func FLBPluginInputPreExit(hotReload C.int) {
+	defer recovered("FLBPluginInputPreExit")
+	for _, inst := range instances.onThread(uint64(C.dc_thread_id())) {
+		inst.eng.Pause()
+		inst.log.Debug("stopping", "hot_reload", hotReload != 0)
+	}
+}
+
+// FLBPluginExit stops the instance of the calling thread: Fluent Bit calls
+// it once per input instance (inputs have no ExitCtx) on that instance's
+// thread. From an unknown thread it stops every instance. Stopping cancels
+// the network, waits for the poller and saves the checkpoint of released
+// batches only.
+//
+//export FLBPluginExit
+func FLBPluginExit() (ret C.int) {
+	defer func() {
+		if recovered("FLBPluginExit") {
+			ret = C.FLB_ERROR
+		}
+	}()
+	stopAll(instances.removeOnThread(uint64(C.dc_thread_id())))
+	return C.FLB_OK
+}
+
+func stopAll(list []*instance) {
+	for _, inst := range list {
+		if err := inst.eng.Stop(stopTimeout); err != nil {
+			inst.log.Error(err.Error())
+		} else {
+			inst.log.Info("stopped")
+		}
+		inst.log.close()
+	}
+}
+
+// FLBPluginUnregister comes once per registration when Fluent Bit destroys
+// the plugin (shutdown, or the old configuration of a hot reload). Any
+// instance of that registration still running is stopped; the API table is
+// freed by Fluent Bit right after, so it is forgotten.
+//
+//export FLBPluginUnregister
+func FLBPluginUnregister(def unsafe.Pointer) {
+	defer recovered("FLBPluginUnregister")
+	stopAll(instances.unregister(uintptr(def)))
+	lastAPI.Store(nil)
+}
+
+func main() {}

@@ -1,0 +1,372 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Artifacts for the host tests, built once per test binary: c-shared Go
+// builds take about a minute on this machine. $PLUGIN_DIR, when set, provides
+// in_digicert.so already built (e.g. by make).
+
+var dcTools struct {
+	once sync.Once
+	dir  string
+	root string
+	err  error
+
+	mu    sync.Mutex
+	built map[string]*dcBuild
+}
+
+type dcBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func dcToolDir(t testing.TB) (dir, root string) {
+	t.Helper()
+	dcTools.once.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			dcTools.err = fmt.Errorf("go env GOMOD: %w", err)
+			return
+		}
+		dcTools.root = filepath.Dir(strings.TrimSpace(string(out)))
+		dcTools.dir, dcTools.err = os.MkdirTemp("", "dc-host-tests-")
+		dcTools.built = map[string]*dcBuild{}
+	})
+	if dcTools.err != nil {
+		t.Fatal(dcTools.err)
+	}
+	return dcTools.dir, dcTools.root
+}
+
+// dcArtifact builds name once with make (which returns the output path).
+func dcArtifact(t testing.TB, name string, make func(dir, root string) (string, error)) string {
+	t.Helper()
+	dir, root := dcToolDir(t)
+	dcTools.mu.Lock()
+	b := dcTools.built[name]
+	if b == nil {
+		b = &dcBuild{}
+		dcTools.built[name] = b
+	}
+	dcTools.mu.Unlock()
+	b.once.Do(func() { b.path, b.err = make(dir, root) })
+	if b.err != nil {
+		if msg, ok := strings.CutPrefix(b.err.Error(), "skip: "); ok {
+			t.Skip(msg)
+		}
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func dcRun(dir string, env []string, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// dcHostBin is test/host/flbhost built with the system cc.
+func dcHostBin(t testing.TB) string {
+	return dcArtifact(t, "flbhost", func(dir, root string) (string, error) {
+		if _, err := exec.LookPath("cc"); err != nil {
+			return "", fmt.Errorf("skip: no C compiler (cc) to build test/host/flbhost.c")
+		}
+		out := filepath.Join(dir, "flbhost")
+		return out, dcRun(root, nil, "cc", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
+			"-o", out, filepath.Join("test", "host", "flbhost.c"), "-ldl", "-Wl,--export-dynamic-symbol=free")
+	})
+}
+
+// dcPlugin is in_digicert.so, from $PLUGIN_DIR or built here.
+func dcPlugin(t testing.TB) string {
+	return dcArtifact(t, "in_digicert.so", func(dir, root string) (string, error) {
+		if d := os.Getenv("PLUGIN_DIR"); d != "" {
+			p := filepath.Join(d, "in_digicert.so")
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+		out := filepath.Join(dir, "in_digicert.so")
+		return out, dcRun(root, []string{"CGO_ENABLED=1"}, "go", "build", "-buildmode=c-shared", "-o", out, "./plugin/in_digicert")
+	})
+}
+
+// dcCPlugin compiles a self-test plugin from test/host/testdata with the
+// given -D variants.
+func dcCPlugin(t testing.TB, src string, defines ...string) string {
+	name := strings.TrimSuffix(src, ".c") + strings.Join(defines, "") + ".so"
+	return dcArtifact(t, name, func(dir, root string) (string, error) {
+		if _, err := exec.LookPath("cc"); err != nil {
+			return "", fmt.Errorf("skip: no C compiler (cc)")
+		}
+		out := filepath.Join(dir, name)
+		args := []string{"-shared", "-fPIC", "-Wall", "-Wextra", "-Werror"}
+		for _, d := range defines {
+			args = append(args, "-D"+d)
+		}
+		args = append(args, "-o", out, filepath.Join("test", "host", "testdata", src))
+		return out, dcRun(root, nil, "cc", args...)
+	})
+}
+
+// dcInstance is one -i section of a host run.
+type dcInstance struct {
+	Name  string
+	Props []string // key=value
+}
+
+// dcHost is a running flbhost: commands go to stdin, events come from stdout.
+type dcHost struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	lines   chan string
+	outDir  string
+	stderr  *dcLockedBuffer
+	events  []string
+	cancel  context.CancelFunc
+	waitErr error
+	done    bool
+}
+
+// dcHostTimeout bounds a whole host run so a hang fails instead of stalling.
+const dcHostTimeout = 4 * time.Minute
+
+// dcStartHost starts flbhost in mode with the plugin and instances. wrap,
+// when not empty, runs the host under another program (valgrind).
+func dcStartHost(t *testing.T, mode, plugin string, periodMS int, instances []dcInstance, wrap ...string) *dcHost {
+	t.Helper()
+	host := dcHostBin(t)
+	outDir := t.TempDir()
+	args := []string{mode, "-e", plugin, "-o", outDir, "-P", strconv.Itoa(periodMS)}
+	if mode != "input" {
+		args = []string{mode, "-e", plugin}
+	}
+	for _, in := range instances {
+		args = append(args, "-i", in.Name)
+		for _, p := range in.Props {
+			args = append(args, "-p", p)
+		}
+	}
+	if len(wrap) > 0 {
+		args = append(append(wrap[1:], host), args...)
+		host = wrap[0]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dcHostTimeout)
+	h := &dcHost{t: t, cmd: exec.CommandContext(ctx, host, args...), lines: make(chan string, 1024),
+		outDir: outDir, stderr: &dcLockedBuffer{}, cancel: cancel}
+	h.cmd.Stderr = h.stderr
+	stdout, err := h.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.stdin, err = h.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cmd.Start(); err != nil {
+		t.Fatalf("start flbhost: %v", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			h.lines <- sc.Text()
+		}
+		close(h.lines)
+	}()
+	t.Cleanup(func() {
+		if !h.done {
+			h.cancel()
+			_ = h.cmd.Wait()
+		}
+	})
+	return h
+}
+
+// next returns the next event matching re (all events are kept).
+func (h *dcHost) next(re string) []string {
+	h.t.Helper()
+	rx := regexp.MustCompile(re)
+	for line := range h.lines {
+		h.events = append(h.events, line)
+		if m := rx.FindStringSubmatch(line); m != nil {
+			return m
+		}
+	}
+	h.t.Fatalf("flbhost ended before an event matching %q\nevents: %q\nstderr:\n%s", re, h.events, h.stderr.String())
+	return nil
+}
+
+// send writes one command and waits for its "ok" (or fails on "error").
+func (h *dcHost) send(command string) {
+	h.t.Helper()
+	if _, err := io.WriteString(h.stdin, command+"\n"); err != nil {
+		h.t.Fatalf("send %q: %v", command, err)
+	}
+	verb := strings.Fields(command)[0]
+	m := h.next(`^(ok ` + regexp.QuoteMeta(verb) + `|error .*)$`)
+	if strings.HasPrefix(m[0], "error") {
+		h.t.Fatalf("flbhost: %q: %s", command, m[0])
+	}
+}
+
+// finish sends EOF (exit), waits, and returns every event.
+func (h *dcHost) finish() []string {
+	h.t.Helper()
+	h.stdin.Close()
+	for line := range h.lines {
+		h.events = append(h.events, line)
+	}
+	h.waitErr = h.cmd.Wait()
+	h.done = true
+	h.cancel()
+	return h.events
+}
+
+// file returns what the host wrote for instance name (kind "" or "dropped").
+func (h *dcHost) file(name, kind string) []byte {
+	h.t.Helper()
+	p := filepath.Join(h.outDir, name+".msgpack")
+	if kind != "" {
+		p = filepath.Join(h.outDir, name+"."+kind+".msgpack")
+	}
+	b, err := os.ReadFile(p)
+	if err != nil && !os.IsNotExist(err) {
+		h.t.Fatal(err)
+	}
+	return b
+}
+
+// records decodes what instance name was handed so far.
+func (h *dcHost) records(name string) []dcRecord {
+	h.t.Helper()
+	recs, err := dcDecodeRecords(h.file(name, ""))
+	if err != nil {
+		h.t.Fatalf("instance %s: %v", name, err)
+	}
+	return recs
+}
+
+// waitRecords waits until instance name has been handed at least n records.
+func (h *dcHost) waitRecords(name string, n int) []dcRecord {
+	h.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		recs := h.records(name)
+		if len(recs) >= n {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("instance %s: %d of %d records after 2 minutes\nstderr:\n%s", name, len(recs), n, h.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dcEventGrammar is every line flbhost prints; anything else on stdout came
+// from the plugin, which must never write there.
+var dcEventGrammar = regexp.MustCompile(`^(memtrack (on|off)|preregister ret=-?\d+|register ret=.*|symbols .*|init \d+ ret=-?\d+|prerun \d+ ret=-?\d+|` +
+	`collect \d+ ret=-?\d+ len=\d+( dropped| leaked)?|cleanup \d+ ret=-?\d+ freed=(yes|no|unknown)|(pause|resume) \d+ collector_of=-?\d+|` +
+	`flush \d+ ret=-?\d+ result=\w+ bytes=\d+|preexit \d+|exit \d+ ret=-?\d+|summary \d+ .*|unregister|ok \w+|error .*|done status=\d+)$`)
+
+// dcSummary parses the "summary I ..." event of instance i.
+func dcSummary(t *testing.T, events []string, i int) map[string]int64 {
+	t.Helper()
+	prefix := fmt.Sprintf("summary %d ", i)
+	for _, e := range events {
+		if rest, ok := strings.CutPrefix(e, prefix); ok {
+			m := map[string]int64{}
+			for _, f := range strings.Fields(rest) {
+				k, v, _ := strings.Cut(f, "=")
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("bad summary field %q", f)
+				}
+				m[k] = n
+			}
+			return m
+		}
+	}
+	t.Fatalf("no summary for instance %d in %q", i, events)
+	return nil
+}
+
+func dcCount(events []string, re string) int {
+	rx := regexp.MustCompile(re)
+	n := 0
+	for _, e := range events {
+		if rx.MatchString(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// dcLockedBuffer collects stderr while tests read it.
+type dcLockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *dcLockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *dcLockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// dcValgrind returns valgrind's path or skips the test.
+func dcValgrind(t *testing.T) string {
+	t.Helper()
+	vg, err := exec.LookPath("valgrind")
+	if err != nil {
+		t.Skip("valgrind not installed; the host's own free() tracking covers buffer ownership")
+	}
+	return vg
+}
+
+func dcValgrindArgs(vg string) []string {
+	return []string{vg, "--leak-check=full", "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"}
+}
+
+var dcLostRx = regexp.MustCompile(`definitely lost: ([\d,]+) bytes in ([\d,]+) blocks`)
+
+// dcDefinitelyLost reads valgrind's leak summary: bytes definitely lost, and
+// whether a leak summary was printed at all ("All heap blocks were freed"
+// counts as zero).
+func dcDefinitelyLost(log string) (int64, bool) {
+	if strings.Contains(log, "All heap blocks were freed -- no leaks are possible") {
+		return 0, true
+	}
+	m := dcLostRx.FindStringSubmatch(log)
+	if m == nil {
+		return 0, strings.Contains(log, "LEAK SUMMARY")
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(m[1], ",", ""), 10, 64)
+	return n, err == nil
+}
