@@ -49,3 +49,28 @@ func FuzzDecodeChunk(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendString checks the JSON string writer against encoding/json: the
+// text must decode to the same string encoding/json's own output decodes to
+// (invalid UTF-8 becomes U+FFFD in both), and stay on one line.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii", "quote\" back\\slash", "ctl\x00\x01\x1f\x7f", "tab\tnl\ncr\r", "é日本🙂", "\u2028\u2029", "<>&/", "bad\xff\xfeutf8", "12345678\"12345678", "\xe2\x82"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ours := appendString(nil, s)
+		if bytes.IndexByte(ours, '\n') >= 0 {
+			t.Fatalf("raw newline in %q", ours)
+		}
+		var got string
+		if err := json.Unmarshal(ours, &got); err != nil {
+			t.Fatalf("%q → invalid JSON %q: %v", s, ours, err)
+		}
+		ref, _ := json.Marshal(s)
+		var want string
+		_ = json.Unmarshal(ref, &want)
+		if got != want {
+			t.Fatalf("%q → %q decodes to %q, want %q", s, ours, got, want)
+		}
+	})
+}

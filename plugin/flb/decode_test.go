@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -251,5 +252,31 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 	// Keys appear literally (the SecOps parser matches on raw text).
 	if !bytes.Contains(line, []byte(`"Division/Container Name":"Sales & <Marketing>"`)) {
 		t.Errorf("key or value was escaped: %s", line)
+	}
+}
+
+// TestAppendStringMatchesEncodingJSON compares the string writer with
+// encoding/json on many random strings made of the bytes that matter to the
+// 8-byte fast path: escapes, control bytes, UTF-8 lead and continuation
+// bytes and invalid ones, placed across word boundaries.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	alphabet := []byte{'a', 'Z', ' ', '"', '\\', '/', '<', '\n', '\t', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xbf, 0xc3, 0xa9, 0xe2, 0x80, 0xa8, 0xf0, 0x9f, 0x99, 0x82, 0xff}
+	rng := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 0, 40)
+	for n := 0; n < 20000; n++ {
+		buf = buf[:0]
+		for i := rng.IntN(40); i > 0; i-- {
+			buf = append(buf, alphabet[rng.IntN(len(alphabet))])
+		}
+		s := string(buf)
+		var got, want string
+		if err := json.Unmarshal(appendString(nil, s), &got); err != nil {
+			t.Fatalf("%q: invalid JSON: %v", s, err)
+		}
+		ref, _ := json.Marshal(s)
+		_ = json.Unmarshal(ref, &want)
+		if got != want {
+			t.Fatalf("%q decodes to %q, want %q", s, got, want)
+		}
 	}
 }
