@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -295,4 +296,38 @@ func TestRowsCloseTwiceAndEarly(t *testing.T) {
 		t.Error("Next after Close returned true")
 	}
 	assertEmptyDir(t, e.c.tempDir)
+}
+
+// TestRowsMemoryFlat streams a 100,000-row zipped report (about 70 MB of
+// JSON, generated while being served) and checks that the heap never grows
+// by more than a few MiB: nothing is held per row or per report.
+func TestRowsMemoryFlat(t *testing.T) {
+	const rows = 100_000
+	e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/zip")
+		if err := writeZippedReport(w, []int{rows / 2, rows / 2}, 9); err != nil {
+			t.Error(err)
+		}
+	}))
+	runtime.GC()
+	base := heapInUse()
+	rs, err := e.c.Open(context.Background(), Run{ReportID: "rep", RunID: "run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	n, peak := 0, base
+	for rs.Next() {
+		if n++; n%1000 == 0 {
+			peak = max(peak, heapInUse())
+		}
+	}
+	if err := rs.Err(); err != nil || n != rows {
+		t.Fatalf("%d rows, err %v", n, err)
+	}
+	grew := int64(peak) - int64(base)
+	t.Logf("heap in use: %.1f MiB before, %.1f MiB peak", float64(base)/(1<<20), float64(peak)/(1<<20))
+	if grew > 16<<20 {
+		t.Fatalf("heap grew by %.1f MiB while streaming, want under 16 MiB", float64(grew)/(1<<20))
+	}
 }
