@@ -91,7 +91,7 @@ func New(o Options) (*Client, error) {
 		}
 		// No http.Client.Timeout: it would cap whole downloads. Timeouts are
 		// applied per request instead (see send).
-		hc = &http.Client{Transport: tr}
+		hc = &http.Client{Transport: tr, CheckRedirect: keepKeyOnHost}
 	}
 	c := &Client{
 		base:         base,
@@ -159,8 +159,25 @@ func resolveBaseURL(s string) (string, error) {
 	return u.String(), nil
 }
 
+// keepKeyOnHost follows redirects but sends the API key only to the host
+// (and scheme) it was meant for: net/http would forward a custom header
+// like X-DC-DEVKEY to any host, e.g. a storage URL a download redirects to.
+func keepKeyOnHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if first := via[0].URL; req.URL.Host != first.Host || req.URL.Scheme != first.Scheme {
+		req.Header.Del("X-DC-DEVKEY")
+	}
+	return nil
+}
+
 func newTransport(o Options) (*http.Transport, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		tr = &http.Transport{}
+	}
+	tr = tr.Clone()
 	tr.Proxy = http.ProxyFromEnvironment
 	if o.ProxyURL != "" {
 		raw := strings.TrimSpace(o.ProxyURL)

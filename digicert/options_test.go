@@ -192,3 +192,41 @@ func TestAPIKeyNeverShown(t *testing.T) {
 		t.Fatalf("redacted forms missing from output")
 	}
 }
+
+func TestRedirectKeepsKeyOnHost(t *testing.T) {
+	var gotKey string
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotKey = r.Header.Get("X-DC-DEVKEY")
+		w.Write([]byte(`[{"Action":"moved"}]`))
+	}))
+	defer storage.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-DC-DEVKEY") != testKey {
+			w.WriteHeader(403)
+			return
+		}
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/json"):
+			http.Redirect(w, r, storage.URL+"/file.json", http.StatusFound)
+		case strings.HasSuffix(r.URL.Path, "/moved"):
+			okReport(w, r)
+		default:
+			http.Redirect(w, r, "/reports/v1/report/moved", http.StatusFound) // same host: key kept
+		}
+	}))
+	defer api.Close()
+	c, err := New(Options{APIKey: testKey, BaseURL: api.URL, Clock: newFakeClock(), TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readRows(t, c, Run{ReportID: "rep", RunID: "run"})
+	if err != nil || len(got) != 1 || got[0] != "0:moved" {
+		t.Fatalf("rows %v, err %v", got, err)
+	}
+	if gotKey != "" {
+		t.Fatal("the API key was sent to the host a download redirected to")
+	}
+	if _, err := c.Report(context.Background(), "rep"); err != nil {
+		t.Fatalf("a same-host redirect lost the key: %v", err)
+	}
+}
