@@ -90,11 +90,14 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 		return snapshot{}, fmt.Errorf("state file %s is %w: %s", path, errCorrupt, what)
 	}
 	head := make([]byte, 8+4+8+4)
-	if err := r.readFull(head); err != nil {
+	if err := r.readFull(head[:8]); err != nil {
 		return bad("short header", err)
 	}
 	if string(head[:8]) != snapshotMagic {
 		return bad("not an in_digicert state file (bad magic)", nil)
+	}
+	if err := r.readFull(head[8:]); err != nil {
+		return bad("short header", err)
 	}
 	if v := binary.BigEndian.Uint32(head[8:]); v != snapshotVersion {
 		return snapshot{}, fmt.Errorf("state file %s has format version %d; this build reads version %d: use the plugin version that wrote it, or a new state_file", path, v, snapshotVersion)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +24,8 @@ type rig struct {
 	t   *testing.T
 	sim *digicertsim.Server // nil with a fake source
 	srv *httptest.Server
-	clk clock
+	clk clock     // the engine's
+	cc  *simClock // the client's
 	log *flb.MemoryLogger
 
 	mkSource func() source
@@ -97,7 +97,8 @@ func newRig(t *testing.T, sc digicertsim.Config, mut func(*Config)) *rig {
 	sim := digicertsim.New(sc)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	r := &rig{t: t, sim: sim, srv: srv, clk: &simClock{sim: sim}, key: testKey}
+	cc := &simClock{sim: sim}
+	r := &rig{t: t, sim: sim, srv: srv, clk: cc, cc: cc, key: testKey}
 	r.mkSource = r.client
 	r.setup(srv.URL, mut)
 	return r
@@ -159,7 +160,7 @@ func (c *fixedClock) After(d time.Duration) <-chan time.Time {
 // client builds a DigiCert client for the simulator with a clock that never sleeps.
 func (r *rig) client() source {
 	c, err := digicert.New(digicert.Options{
-		BaseURL: r.srv.URL, APIKey: r.key, HTTPClient: r.srv.Client(), Clock: r.clk.(*simClock),
+		BaseURL: r.srv.URL, APIKey: r.key, HTTPClient: r.srv.Client(), Clock: r.cc,
 		RateLimit: digicert.NoRateLimit, TempDir: r.t.TempDir(),
 		Logger: nil,
 	})
@@ -230,6 +231,9 @@ func (r *rig) collect() int {
 	})
 	if err != nil {
 		r.t.Fatalf("Fluent Bit could not decode a batch: %v", err)
+	}
+	if n > 1 && len(data) > r.cfg.MaxBytesPerCollect {
+		r.t.Fatalf("a batch of %d records has %d bytes, over max_bytes_per_collect %d", n, len(data), r.cfg.MaxBytesPerCollect)
 	}
 	if r.noRelease {
 		r.lastUnrel = n
@@ -357,7 +361,7 @@ func dupEvents(m multiset) int {
 	return n
 }
 
-// logLines returns the log lines containing s.
+// logLines returns the log lines containing s, oldest first.
 func (r *rig) logLines(s string) []string {
 	var out []string
 	for _, l := range r.log.Lines() {
@@ -365,6 +369,5 @@ func (r *rig) logLines(s string) []string {
 			out = append(out, l)
 		}
 	}
-	sort.Strings(out)
 	return out
 }

@@ -1,0 +1,255 @@
+package input
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+)
+
+// shippedRig returns a stopped fake rig whose state file holds a few rows.
+func shippedRig(t *testing.T) *rig {
+	t.Helper()
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 10:00:01", "B"), row("06-Feb-2025 10:00:01", "B"))
+	src.add("r2", row("06-Feb-2025 10:00:02", "C"))
+	r := newFakeRig(t, src, nil)
+	r.poll()
+	r.stop()
+	return r
+}
+
+func TestStateFilesMode0600(t *testing.T) {
+	r := shippedRig(t)
+	r.open()
+	r.poll() // journal records after the snapshot
+	for _, p := range []string{r.cfg.StateFile, r.cfg.StateFile + ".journal"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(p), st.Mode().Perm())
+		}
+	}
+	// No temp files left behind by the atomic writes.
+	ents, _ := os.ReadDir(filepath.Dir(r.cfg.StateFile))
+	if len(ents) != 2 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("state directory holds %v, want the state file and its journal", names)
+	}
+}
+
+// A damaged checkpoint stops New with an error that names the file and says
+// what to do; the file is left untouched (never a silent reset).
+func TestCorruptCheckpointIsAnError(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, state string)
+		want   string
+	}{
+		{"flipped byte in rows", func(t *testing.T, p string) { flip(t, p, -10) }, "checksum mismatch"},
+		{"flipped byte in header", func(t *testing.T, p string) { flip(t, p, 2) }, "bad magic"},
+		{"truncated", func(t *testing.T, p string) { cut(t, p, 30) }, "is corrupt"},
+		{"garbage", func(t *testing.T, p string) { os.WriteFile(p, []byte("{\"not\":\"ours\"}\n"), 0o600) }, "bad magic"},
+		{"empty", func(t *testing.T, p string) { os.WriteFile(p, nil, 0o600) }, "short header"},
+		{"future version", func(t *testing.T, p string) { setVersion(t, p, 9) }, "format version 9"},
+		{"journal corrupt mid-file", func(t *testing.T, p string) { corruptJournalFrame(t, p+".journal") }, "checksum mismatch followed by more data"},
+		{"journal header", func(t *testing.T, p string) { flip(t, p+".journal", 1) }, "bad header"},
+		{"journal newer than snapshot", func(t *testing.T, p string) { setJournalGen(t, p+".journal", 99) }, "newer than its state file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := shippedRig(t)
+			if c.name == "journal corrupt mid-file" {
+				// Leave two journal frames behind (no final snapshot).
+				r.open()
+				r.poll()
+				r.crash()
+			}
+			c.damage(t, r.cfg.StateFile)
+			before, _ := os.ReadFile(r.cfg.StateFile)
+			_, err := newEngine(r.cfg, r.log, newFakeSource(), r.clk)
+			if err == nil {
+				t.Fatal("a damaged checkpoint was accepted")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) || !strings.Contains(msg, "state_file") || !strings.Contains(msg, r.cfg.StateFile) {
+				t.Errorf("error %q: want it to contain %q, name state_file and the path", msg, c.want)
+			}
+			if after, _ := os.ReadFile(r.cfg.StateFile); !bytes.Equal(before, after) {
+				t.Error("the state file was modified")
+			}
+		})
+	}
+}
+
+func TestCheckpointOfAnotherReport(t *testing.T) {
+	r := shippedRig(t)
+	r.cfg.ReportID = "another-report"
+	_, err := newEngine(r.cfg, r.log, newFakeSource(), r.clk)
+	if err == nil || !strings.Contains(err.Error(), "holds the checkpoint of report "+digicertsim.DefaultReportID+", not another-report") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// Two inputs on one state file would corrupt each other's checkpoint.
+func TestStateFileLocked(t *testing.T) {
+	r := newFakeRig(t, newFakeSource(), nil)
+	_, err := newEngine(r.cfg, &flb.MemoryLogger{}, newFakeSource(), r.clk)
+	if err == nil || !strings.Contains(err.Error(), "give every [INPUT] its own state_file") {
+		t.Fatalf("second engine on the same state file: %v", err)
+	}
+}
+
+// A missing checkpoint is a fresh start; a missing journal with a snapshot
+// (deleted by hand) loses nothing the snapshot holds.
+func TestMissingCheckpointFiles(t *testing.T) {
+	r := shippedRig(t)
+	os.Remove(r.cfg.StateFile + ".journal")
+	r.open()
+	r.e.mu.Lock()
+	n := len(r.e.led.m)
+	r.e.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("snapshot without journal: %d distinct rows known, want 2 (A, B twice)", n)
+	}
+	r.stop()
+	os.Remove(r.cfg.StateFile)
+	os.Remove(r.cfg.StateFile + ".journal")
+	r.open()
+	if l := r.logLines("checkpoint loaded"); !strings.Contains(l[len(l)-1], "known_rows=0") {
+		t.Fatalf("fresh start: %v", l)
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.state")
+	rows := make([]rowMeta, 10000)
+	for i := range rows {
+		rand.Read(rows[i].hash[:])
+		rows[i].sec, rows[i].count, rows[i].flags = uint32(1e9+i), uint32(i%3+1), uint8(i%2)
+	}
+	meta := stateMeta{ReportID: "rep", LastRunID: "run-9", Watermark: 1234}
+	err := writeSnapshot(path, 7, meta, func(fn func(rowMeta)) {
+		for _, m := range rows {
+			fn(m)
+		}
+	}, len(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []rowMeta
+	s, err := readSnapshot(path, func(m rowMeta) { got = append(got, m) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.gen != 7 || s.meta.LastRunID != "run-9" || s.meta.Watermark != 1234 || s.meta.ReportID != "rep" {
+		t.Errorf("meta %+v gen %d", s.meta, s.gen)
+	}
+	if len(got) != len(rows) {
+		t.Fatalf("%d rows read, %d written", len(got), len(rows))
+	}
+	for i := range rows {
+		if got[i] != rows[i] {
+			t.Fatalf("row %d: %+v != %+v", i, got[i], rows[i])
+		}
+	}
+	if st, _ := os.Stat(path); st.Size() != int64(8+4+8+4+len(mustJSON(t, path))+8+len(rows)*metaSize+4) {
+		t.Errorf("snapshot size %d does not match the documented layout", st.Size())
+	}
+}
+
+// mustJSON returns the metadata JSON stored in a snapshot.
+func mustJSON(t *testing.T, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := binary.BigEndian.Uint32(b[20:])
+	return b[24 : 24+n]
+}
+
+// BenchmarkSnapshot1M writes and reads back a checkpoint of one million rows
+// (the dedup state of a 1,000,000-row backfill).
+func BenchmarkSnapshot1M(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "s.state")
+	l := newLedger()
+	var h rowHash
+	for i := range 1_000_000 {
+		binary.BigEndian.PutUint64(h[:], uint64(i)*0x9E3779B97F4A7C15)
+		l.commit(rowMeta{hash: h, sec: uint32(1.7e9) + uint32(i), count: 1})
+	}
+	for b.Loop() {
+		if err := writeSnapshot(path, 1, stateMeta{ReportID: "r"}, l.durable, len(l.m)); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		if _, err := readSnapshot(path, func(rowMeta) { n++ }); err != nil || n != 1_000_000 {
+			b.Fatal(err, n)
+		}
+	}
+	st, _ := os.Stat(path)
+	b.ReportMetric(float64(st.Size())/1e6, "MB/file")
+}
+
+func flip(t *testing.T, path string, at int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at < 0 {
+		at += len(b)
+	}
+	b[at] ^= 0x55
+	os.WriteFile(path, b, 0o600)
+}
+
+func cut(t *testing.T, path string, n int) {
+	if err := os.Truncate(path, int64(n)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setVersion(t *testing.T, path string, v uint32) {
+	b, _ := os.ReadFile(path)
+	binary.BigEndian.PutUint32(b[8:], v)
+	os.WriteFile(path, b, 0o600)
+}
+
+func setJournalGen(t *testing.T, path string, gen uint64) {
+	j := &journal{path: path}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.f = f
+	if err := j.reset(gen); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// corruptJournalFrame damages the payload of the first frame, which has
+// another frame after it.
+func corruptJournalFrame(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := int(binary.BigEndian.Uint32(b[journalHeader:]))
+	if journalHeader+frameHeader+first >= len(b) {
+		t.Fatalf("journal holds one frame only (%d bytes)", len(b))
+	}
+	b[journalHeader+frameHeader+first/2] ^= 0xff
+	os.WriteFile(path, b, 0o600)
+}
