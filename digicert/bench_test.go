@@ -1,7 +1,6 @@
 package digicert
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"fmt"
@@ -345,5 +344,3 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
-var _ = zip.Deflate
