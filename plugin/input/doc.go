@@ -41,8 +41,9 @@
 // second time are those handed to Fluent Bit by Collect whose Release had not
 // finished journaling. Fluent Bit calls the cleanup callback (Release) right
 // after each collect callback, so that is at most one batch, at most
-// max_bytes_per_collect bytes. A clean Stop repeats none, except a batch
-// Fluent Bit is still holding without having called cleanup. Rows still in
+// max_bytes_per_collect bytes. A clean Stop repeats none: it waits (up to
+// a second, within its timeout) for a batch taken just before it to be
+// released, and journals it. Rows still in
 // the Go-side buffer were never handed over; they are simply shipped after
 // the restart.
 //

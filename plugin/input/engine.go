@@ -269,12 +269,22 @@ func (e *Engine) Stop(timeout time.Duration) error {
 			e.cancel()
 		}
 		e.buf.close()
+		deadline := time.Now().Add(timeout)
 		if e.cancel != nil {
 			select {
 			case <-e.done:
 			case <-time.After(timeout):
 				errs = append(errs, fmt.Errorf("in_digicert: report %s: the poller did not stop within %v; saving the checkpoint anyway", e.cfg.ReportID, timeout))
 			}
+		}
+		// A batch Fluent Bit took just before the stop is normally released
+		// within microseconds (collect and cleanup run back to back on the
+		// input thread); wait a little so it is journaled, not repeated.
+		for settle := min(time.Until(deadline), time.Second); settle > 0; settle -= 2 * time.Millisecond {
+			if _, unreleased := e.buf.stats(); unreleased == 0 {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 		e.mu.Lock()
 		defer e.mu.Unlock()
