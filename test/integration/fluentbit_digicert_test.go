@@ -1,0 +1,226 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+)
+
+// in_digicert.so in a real Fluent Bit ($FLUENT_BIT_BIN), loaded with -e and
+// with plugins_file, reading the simulator, written out by the file output
+// in msgpack format (the chunk bytes as Fluent Bit stored them).
+
+func dcFluentBit(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("FLUENT_BIT_BIN")
+	if bin == "" {
+		t.Skip("FLUENT_BIT_BIN is not set: set it to a Fluent Bit ≥ 4.1 binary (e.g. /work/fb-build/build/bin/fluent-bit) to run in_digicert in real Fluent Bit")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("FLUENT_BIT_BIN: %v", err)
+	}
+	return bin
+}
+
+// dcFBConfig writes a classic config with two digicert inputs (b with
+// add_metadata) and one msgpack file output per input. The key comes from
+// the environment (${DC_KEY}), as users are told to do.
+func dcFBConfig(t *testing.T, dir, url, service string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "[SERVICE]\n    flush 1\n    grace 3\n    log_level info\n%s\n", service)
+	for _, in := range []struct{ name, report, extra string }{
+		{"a", dcReportA, "    log_level debug\n"},
+		{"b", dcReportB, "    add_metadata on\n"},
+	} {
+		fmt.Fprintf(&b, "[INPUT]\n    name digicert\n    tag digicert.%s\n    api_key ${DC_KEY}\n    report_id %s\n"+
+			"    api_base %s\n    state_file %s\n    poll_interval 1s\n%s\n",
+			in.name, in.report, url, filepath.Join(dir, in.name+".state"), in.extra)
+		fmt.Fprintf(&b, "[OUTPUT]\n    name file\n    match digicert.%s\n    path %s\n    file %s.msgpack\n    format msgpack\n\n",
+			in.name, dir, in.name)
+	}
+	p := filepath.Join(dir, "fluent-bit.conf")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// dcFB is a running Fluent Bit.
+type dcFB struct {
+	cmd *exec.Cmd
+	log *dcLockedBuffer
+}
+
+func dcStartFB(t *testing.T, bin string, args ...string) *dcFB {
+	t.Helper()
+	fb := &dcFB{cmd: exec.Command(bin, args...), log: &dcLockedBuffer{}}
+	fb.cmd.Env = append(os.Environ(), "DC_KEY="+dcAPIKey)
+	fb.cmd.Stdout = fb.log
+	fb.cmd.Stderr = fb.log
+	if err := fb.cmd.Start(); err != nil {
+		t.Fatalf("start fluent-bit: %v", err)
+	}
+	t.Cleanup(func() {
+		if fb.cmd.ProcessState == nil {
+			_ = fb.cmd.Process.Kill()
+			_ = fb.cmd.Wait()
+		}
+	})
+	return fb
+}
+
+// stop sends SIGTERM and waits, as an operator (or docker stop) does.
+func (fb *dcFB) stop(t *testing.T) int {
+	t.Helper()
+	if err := fb.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- fb.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		_ = fb.cmd.Process.Kill()
+		<-done
+		t.Fatalf("fluent-bit did not stop within a minute after SIGTERM\n%s", fb.log.String())
+	}
+	return fb.cmd.ProcessState.ExitCode()
+}
+
+// dcWaitFile waits until path decodes to at least n records.
+func dcWaitFile(t *testing.T, fb *dcFB, path string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		b, _ := os.ReadFile(path)
+		recs, err := dcDecodeRecords(b)
+		if err == nil && len(recs) >= n {
+			return
+		}
+		if fb.cmd.ProcessState != nil || time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d records (err %v)\n%s", path, len(recs), n, err, fb.log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestFluentBitDigicertInputs(t *testing.T) {
+	bin := dcFluentBit(t)
+	so := dcPlugin(t)
+	for _, mode := range []string{"-e", "plugins_file"} {
+		t.Run(mode, func(t *testing.T) {
+			sim, url := dcSim(t, nil)
+			truth := sim.GroundTruth()
+			want := dcTruthKeys(t, truth)
+			dir := t.TempDir()
+			var fb *dcFB
+			if mode == "-e" {
+				fb = dcStartFB(t, bin, "-e", so, "-c", dcFBConfig(t, dir, url, ""))
+			} else {
+				plugins := filepath.Join(dir, "plugins.conf")
+				if err := os.WriteFile(plugins, []byte("[PLUGINS]\n    Path "+so+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				fb = dcStartFB(t, bin, "-c", dcFBConfig(t, dir, url, "    plugins_file plugins.conf\n"))
+			}
+			dcWaitFile(t, fb, filepath.Join(dir, "a.msgpack"), len(truth))
+			dcWaitFile(t, fb, filepath.Join(dir, "b.msgpack"), len(truth))
+			time.Sleep(2 * time.Second) // a few more callbacks and flushes: nothing else may arrive
+			if code := fb.stop(t); code != 0 {
+				t.Errorf("fluent-bit exit code %d", code)
+			}
+			log := fb.log.String()
+
+			read := func(name string) []dcRecord {
+				b, err := os.ReadFile(filepath.Join(dir, name+".msgpack"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				recs, err := dcDecodeRecords(b)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				return recs
+			}
+			dcCheckExactlyOnce(t, "a", read("a"), want, nil)
+			runs := map[string]bool{}
+			for _, r := range sim.Runs() {
+				runs[r.RunID] = r.ReportID == dcReportB
+			}
+			dcCheckExactlyOnce(t, "b", read("b"), want, func(meta []dcKV) error {
+				if len(meta) != 2 || meta[0] != (dcKV{"report_id", dcReportB}) || meta[1].Key != "run_id" || !runs[fmt.Sprint(meta[1].Value)] {
+					return fmt.Errorf("metadata %v", meta)
+				}
+				return nil
+			})
+
+			// Two instances, each with its own id and its own log level
+			// (debug only for a), each stopped by its own FLBPluginExit.
+			for _, want := range []string{
+				"[in_digicert#1] started report_id=" + dcReportA,
+				"[in_digicert#2] started report_id=" + dcReportB,
+				"[debug] [in_digicert#1]",
+				"[in_digicert#1] stopped", "[in_digicert#2] stopped",
+			} {
+				if !strings.Contains(log, want) {
+					t.Errorf("log lacks %q", want)
+				}
+			}
+			if strings.Contains(log, "[debug] [in_digicert#2]") {
+				t.Error("instance b logged at debug although its log_level is info")
+			}
+			if regexp.MustCompile(`\[error\]|panic|could not enqueue`).MatchString(log) {
+				t.Errorf("errors in the log")
+			}
+			if strings.Contains(log, dcAPIKey) {
+				t.Error("the API key was printed")
+			}
+			if t.Failed() {
+				t.Logf("fluent-bit log:\n%s", log)
+			}
+		})
+	}
+}
+
+// A configuration error stops Fluent Bit at start with the plugin's message,
+// which names the key and never shows the secret.
+func TestFluentBitDigicertBadConfig(t *testing.T) {
+	bin := dcFluentBit(t)
+	so := dcPlugin(t)
+	_, url := dcSim(t, func(c *digicertsim.Config) {})
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "fluent-bit.conf")
+	body := "[SERVICE]\n    flush 1\n    grace 1\n[INPUT]\n    name digicert\n    api_key ${DC_KEY}\n    api_base " + url +
+		"\n    state_file " + filepath.Join(dir, "x.state") + "\n[OUTPUT]\n    name null\n    match *\n"
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fb := dcStartFB(t, bin, "-e", so, "-c", conf)
+	done := make(chan error, 1)
+	go func() { done <- fb.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		fb.stop(t)
+		t.Fatalf("fluent-bit kept running with an invalid input\n%s", fb.log.String())
+	}
+	log := fb.log.String()
+	if fb.cmd.ProcessState.ExitCode() == 0 {
+		t.Errorf("exit code 0 with an invalid input")
+	}
+	if !regexp.MustCompile(`\[error\] \[in_digicert#1\] report_id: required`).MatchString(log) {
+		t.Errorf("no error naming report_id:\n%s", log)
+	}
+	if strings.Contains(log, dcAPIKey) {
+		t.Error("the API key was printed")
+	}
+}
