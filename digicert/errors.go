@@ -175,7 +175,7 @@ func newAPIError(t target, status int, body []byte, key secret) *APIError {
 		e.kind = ErrPermission
 		e.Message = "the API key lacks permission for the Report Library (" + orDefault(code, "access_denied") + "): use a key of a user with the Administrator role and check that Report Library is enabled for the account"
 	case status == 404 && strings.Contains(lcode, "route"):
-		e.Message = "API endpoint not found: check base_url (default " + DefaultBaseURL + ")"
+		e.Message = "API endpoint not found: check api_base (default " + DefaultBaseURL + ")"
 	case status == 404 && t.runID != "" && strings.HasSuffix(lcode, "|report"):
 		e.kind = ErrReportNotFound
 		e.Message = fmt.Sprintf("report %s not found: check report_id (Reports > Report Library)", t.reportID)
@@ -186,7 +186,7 @@ func newAPIError(t target, status int, body []byte, key secret) *APIError {
 		e.kind = ErrReportNotFound
 		e.Message = fmt.Sprintf("report %s not found: check report_id (Reports > Report Library)", t.reportID)
 	case status == 404:
-		e.Message = "API endpoint not found: check base_url (default " + DefaultBaseURL + ")"
+		e.Message = "API endpoint not found: check api_base (default " + DefaultBaseURL + ")"
 	case status == 429:
 		e.kind = ErrRateLimited
 		e.Message = "DigiCert rate limit exceeded (request_limit_exceeded) and retries ran out: poll less often, or use a separate API key per collector"

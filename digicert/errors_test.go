@@ -29,7 +29,7 @@ func TestAPIErrors(t *testing.T) {
 		{"unknown report", 404, `{"errors":[{"code":"not_found","message":"Not found"}]}`, "application/json",
 			ErrReportNotFound, "report " + report + " not found: check report_id (Reports > Report Library)", "not_found", 1},
 		{"unknown route", 404, `{"errors":[{"code":"not_found|route","message":"Route not found"}]}`, "application/json",
-			nil, "API endpoint not found: check base_url", "not_found|route", 1},
+			nil, "API endpoint not found: check api_base", "not_found|route", 1},
 		{"bad request", 400, `{"errors":[{"code":"bad_request_format","message":"Invalid request format"},{"code":"invalid_field","message":"x"}]}`, "application/json",
 			nil, "Invalid request format; x (bad_request_format, invalid_field, HTTP 400)", "bad_request_format, invalid_field", 1},
 		{"html 400", 400, `<html>Bad</html>`, "text/html", nil, "without a DigiCert error body (a proxy or CDN error page?) (HTTP 400)", "", 1},

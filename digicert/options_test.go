@@ -130,7 +130,7 @@ func TestCAFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Report(context.Background(), "rep")
-		if err == nil || !strings.Contains(err.Error(), "TLS certificate verification failed (if a proxy inspects TLS, add its CA with ca_file)") {
+		if err == nil || !strings.Contains(err.Error(), "TLS certificate verification failed (if a proxy inspects TLS, add its CA with tls_ca_file)") {
 			t.Fatalf("err = %v", err)
 		}
 		if len(clk.Sleeps()) != 0 {

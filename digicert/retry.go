@@ -89,7 +89,7 @@ func tlsConfigError(op string, err error) error {
 	)
 	if errors.As(err, &unknownAuthority) || errors.As(err, &hostname) ||
 		errors.As(err, &invalid) || errors.As(err, &verification) {
-		return fmt.Errorf("digicert: %s: TLS certificate verification failed (if a proxy inspects TLS, add its CA with ca_file): %w", op, err)
+		return fmt.Errorf("digicert: %s: TLS certificate verification failed (if a proxy inspects TLS, add its CA with tls_ca_file): %w", op, err)
 	}
 	return nil
 }
