@@ -224,3 +224,53 @@ func TestFluentBitDigicertBadConfig(t *testing.T) {
 		t.Error("the API key was printed")
 	}
 }
+
+// A hot reload (SIGHUP with -Y): the Go runtime and the plugin's globals
+// survive, the old instances exit, new ones start from the same state files
+// and ship only events that are new.
+func TestFluentBitDigicertHotReload(t *testing.T) {
+	bin := dcFluentBit(t)
+	so := dcPlugin(t)
+	sim, url := dcSim(t, nil)
+	first := sim.GroundTruth()
+	dir := t.TempDir()
+	fb := dcStartFB(t, bin, "-Y", "-e", so, "-c", dcFBConfig(t, dir, url, ""))
+	dcWaitFile(t, fb, filepath.Join(dir, "a.msgpack"), len(first))
+	dcWaitFile(t, fb, filepath.Join(dir, "b.msgpack"), len(first))
+	sim.Advance(30 * time.Minute)
+	truth := sim.GroundTruth()
+	if err := fb.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	dcWaitFile(t, fb, filepath.Join(dir, "a.msgpack"), len(truth))
+	dcWaitFile(t, fb, filepath.Join(dir, "b.msgpack"), len(truth))
+	time.Sleep(2 * time.Second)
+	if code := fb.stop(t); code != 0 {
+		t.Errorf("fluent-bit exit code %d", code)
+	}
+	log := fb.log.String()
+	for _, want := range []string{"successful reload done", "[in_digicert#3] started", "[in_digicert#4] started", "[in_digicert#1] stopped", "[in_digicert#4] stopped"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	want := dcTruthKeys(t, truth)
+	for _, name := range []string{"a", "b"} {
+		b, err := os.ReadFile(filepath.Join(dir, name+".msgpack"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := dcDecodeRecords(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := func([]dcKV) error { return nil } // b carries metadata; TestFluentBitDigicertInputs checks it
+		if name == "a" {
+			meta = nil
+		}
+		dcCheckExactlyOnce(t, name, recs, want, meta)
+	}
+	if t.Failed() {
+		t.Logf("fluent-bit log:\n%s", log)
+	}
+}
