@@ -515,3 +515,31 @@ func BenchmarkAppendBody(b *testing.B) {
 		}
 	}
 }
+
+// stringEnd must agree with a plain byte loop wherever the quote or
+// backslash sits relative to the 8-byte words it scans.
+func TestStringEnd(t *testing.T) {
+	for n := 0; n < 40; n++ {
+		for at := 0; at <= n; at++ {
+			for _, c := range []byte{'"', '\\'} {
+				b := bytes.Repeat([]byte{0xe9}, n) // high bytes must not match
+				if at < n {
+					b[at] = c
+				}
+				want := bytes.IndexAny(b, "\"\\")
+				if want < 0 {
+					want = n
+				}
+				if got := stringEnd(b); got != want {
+					t.Fatalf("len %d, %q at %d: got %d want %d", n, c, at, got, want)
+				}
+			}
+		}
+	}
+	// A '"' (0x22) after a "!" (0x21) or '#' (0x23) byte: borrow cases.
+	for _, s := range []string{`!!!!!!!"`, `########"`, "\x00\x00\x00\"", `abc\def"`} {
+		if got, want := stringEnd([]byte(s)), strings.IndexAny(s, "\"\\"); got != want {
+			t.Errorf("%q: got %d want %d", s, got, want)
+		}
+	}
+}

@@ -75,6 +75,13 @@ func (b *buffer) add(rec []byte, m rowMeta) (uint64, error) {
 		tail = &block{data: b.newData(), firstSeq: b.nextSeq}
 		b.blocks = append(b.blocks, tail)
 	}
+	if cap(tail.data)-len(tail.data) < len(rec) {
+		// Grow 4× at a time, up to the per-collect size: plain append
+		// doubling would copy a backfill's 32 MB batches many times over.
+		nd := make([]byte, len(tail.data), max(min(4*cap(tail.data), b.perCollect), len(tail.data)+len(rec)))
+		copy(nd, tail.data)
+		tail.data = nd
+	}
 	tail.data = append(tail.data, rec...)
 	tail.metas = append(tail.metas, m)
 	b.bytes += len(rec)
