@@ -4,14 +4,18 @@
 /* What cgo cannot do itself: call through C function pointers, call the
  * variadic log_print, and write a non-pointer into a void* field. */
 
-void dc_register(struct flb_plugin_proxy_def *def, char *name, char *description)
+int dc_register(struct flb_plugin_proxy_def *def, char *name, char *description)
 {
+    if (def == NULL) {
+        return -1;
+    }
     def->type = FLB_PROXY_INPUT_PLUGIN;
     def->proxy = FLB_PROXY_GOLANG;
     def->flags = 0;
     def->name = name;
     def->description = description;
     def->event_type = 0; /* unused for inputs: Go inputs always emit logs */
+    return 0;
 }
 
 const char *dc_get_property(struct flbgo_input_plugin *p, const char *key)

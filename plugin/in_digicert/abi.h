@@ -59,7 +59,7 @@ struct flbgo_input_plugin {
     struct flb_plugin_input_proxy_context *context;
 };
 
-void dc_register(struct flb_plugin_proxy_def *def, char *name, char *description);
+int dc_register(struct flb_plugin_proxy_def *def, char *name, char *description);
 const char *dc_get_property(struct flbgo_input_plugin *p, const char *key);
 int dc_set_remote_context(struct flbgo_input_plugin *p, uintptr_t id);
 int dc_log_enabled(struct flb_api *api, void *i_ins, int level);

@@ -45,30 +45,34 @@ var (
 	cDescription = C.CString(description)
 )
 
-// recovered logs a panic at an export boundary with its stack; Fluent Bit
-// must never crash because of the plugin.
-func recovered(export string) bool {
-	r := recover()
-	if r == nil {
-		return false
-	}
-	logGlobal(fmt.Sprintf("panic in %s: %v\n%s", export, r, debug.Stack()))
-	return true
+// guard runs an export's body and recovers a panic there: it is logged with
+// its stack and the export returns its failure value instead of crashing
+// Fluent Bit. (recover must be called by the deferred function itself.)
+func guard(export string, body func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			logGlobal(fmt.Sprintf("panic in %s: %v\n%s", export, r, debug.Stack()))
+		}
+	}()
+	body()
 }
+
+// threadID names the calling OS thread.
+func threadID() uint64 { return uint64(C.dc_thread_id()) }
 
 // FLBPluginRegister declares the input plugin `digicert` (once per load of
 // the .so, and again at every hot reload).
 //
 //export FLBPluginRegister
 func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
-	defer func() {
-		if recovered("FLBPluginRegister") {
-			ret = -1
+	ret = -1
+	guard("FLBPluginRegister", func() {
+		if C.dc_register((*C.struct_flb_plugin_proxy_def)(def), cName, cDescription) == 0 {
+			instances.register(uintptr(def))
+			ret = 0
 		}
-	}()
-	C.dc_register((*C.struct_flb_plugin_proxy_def)(def), cName, cDescription)
-	instances.register(uintptr(def))
-	return 0
+	})
+	return ret
 }
 
 // FLBPluginInit sets up one [INPUT] section. It reads every key now, the
@@ -79,12 +83,12 @@ func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
 //
 //export FLBPluginInit
 func FLBPluginInit(plugin unsafe.Pointer) (ret C.int) {
-	defer func() {
-		if recovered("FLBPluginInit") {
-			ret = C.FLB_ERROR
-		}
-	}()
-	p := (*C.struct_flbgo_input_plugin)(plugin)
+	ret = C.FLB_ERROR
+	guard("FLBPluginInit", func() { ret = initInstance((*C.struct_flbgo_input_plugin)(plugin)) })
+	return ret
+}
+
+func initInstance(p *C.struct_flbgo_input_plugin) C.int {
 	lastAPI.Store(p.api)
 	id := instances.reserve()
 	log := newLogger(p.api, p.i_ins, fmt.Sprintf("[in_digicert#%d] ", id))
@@ -100,11 +104,11 @@ func FLBPluginInit(plugin unsafe.Pointer) (ret C.int) {
 		return C.FLB_ERROR
 	}
 	if C.dc_set_remote_context(p, C.uintptr_t(id)) != 0 {
-		log.Error("Fluent Bit gave the input no context to store the instance in: Fluent Bit 4.1 or newer is required")
+		log.Error("the host passed no input context (plugin->context is NULL): it does not follow Fluent Bit's Go proxy ABI")
 		_ = eng.Stop(stopTimeout)
 		return C.FLB_ERROR
 	}
-	instances.add(&instance{id: id, eng: eng, log: log, thread: uint64(C.dc_thread_id())})
+	instances.add(&instance{id: id, eng: eng, log: log, thread: threadID()})
 	eng.Start()
 	log.Info("started", "report_id", cfg.ReportID, "mode", string(cfg.Mode), "interval", cfg.Interval.String())
 	return C.FLB_OK
@@ -130,29 +134,29 @@ func readConfig(p *C.struct_flbgo_input_plugin) flb.MapConfig {
 // remembers which batch that buffer carries.
 //
 //export FLBPluginInputCallbackCtx
-func FLBPluginInputCallbackCtx(ctx unsafe.Pointer, data *unsafe.Pointer, size *C.size_t) (ret C.int) {
+func FLBPluginInputCallbackCtx(ctx unsafe.Pointer, data *unsafe.Pointer, size *uintptr) (ret C.int) {
+	// size is size_t*: cgo's GoUintptr is size_t.
 	*data, *size = nil, 0
-	defer func() {
-		if recovered("FLBPluginInputCallbackCtx") {
-			ret = C.FLB_ERROR
+	ret = C.FLB_ERROR
+	guard("FLBPluginInputCallbackCtx", func() {
+		inst := instances.get(uintptr(ctx))
+		if inst == nil {
+			// An exited instance (Fluent Bit may still call it during its
+			// shutdown grace) or a context this plugin never set.
+			ret = C.FLB_OK
+			return
 		}
-	}()
-	inst := instances.get(uintptr(ctx))
-	if inst == nil {
-		// An exited instance (Fluent Bit may still call it during its
-		// shutdown grace) or a context this plugin never set.
-		return C.FLB_OK
-	}
-	b, batch := inst.eng.Collect()
-	if len(b) == 0 {
-		return C.FLB_OK
-	}
-	// cgo's C.malloc aborts the process rather than return NULL.
-	buf := C.malloc(C.size_t(len(b)))
-	C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
-	instances.handOut(uintptr(buf), inst.id, batch)
-	*data, *size = buf, C.size_t(len(b))
-	return C.FLB_OK
+		b, batch := inst.eng.Collect()
+		if len(b) > 0 {
+			// cgo's C.malloc aborts the process rather than return NULL.
+			buf := C.malloc(C.size_t(len(b)))
+			C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
+			instances.handOut(uintptr(buf), inst.id, batch)
+			*data, *size = buf, uintptr(len(b))
+		}
+		ret = C.FLB_OK
+	})
+	return ret
 }
 
 // FLBPluginInputCleanupCallbackCtx runs right after Fluent Bit appended
@@ -162,25 +166,25 @@ func FLBPluginInputCallbackCtx(ctx unsafe.Pointer, data *unsafe.Pointer, size *C
 //
 //export FLBPluginInputCleanupCallbackCtx
 func FLBPluginInputCleanupCallbackCtx(ctx, data unsafe.Pointer) (ret C.int) {
-	defer func() {
-		if recovered("FLBPluginInputCleanupCallbackCtx") {
-			ret = C.FLB_ERROR
+	ret = C.FLB_ERROR
+	guard("FLBPluginInputCleanupCallbackCtx", func() {
+		if data == nil {
+			ret = C.FLB_OK
+			return
 		}
-	}()
-	if data == nil {
-		return C.FLB_OK
-	}
-	h, inst, ok := instances.takeBack(uintptr(data))
-	if !ok {
-		// Not ours: freeing it could corrupt the heap, keeping it only leaks.
-		logGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", uintptr(ctx)))
-		return C.FLB_ERROR
-	}
-	C.free(data)
-	if inst != nil {
-		inst.eng.Release(h.batch)
-	}
-	return C.FLB_OK
+		h, inst, ok := instances.takeBack(uintptr(data))
+		if !ok {
+			// Not ours: freeing it could corrupt the heap, keeping it only leaks.
+			logGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", uintptr(ctx)))
+			return
+		}
+		C.free(data)
+		if inst != nil {
+			inst.eng.Release(h.batch)
+		}
+		ret = C.FLB_OK
+	})
+	return ret
 }
 
 // FLBPluginInputPause is Fluent Bit's backpressure signal. It carries no
@@ -192,11 +196,12 @@ func FLBPluginInputCleanupCallbackCtx(ctx, data unsafe.Pointer) (ret C.int) {
 //
 //export FLBPluginInputPause
 func FLBPluginInputPause() {
-	defer recovered("FLBPluginInputPause")
-	for _, inst := range instances.onThread(uint64(C.dc_thread_id())) {
-		inst.eng.Pause()
-		inst.log.Debug("paused")
-	}
+	guard("FLBPluginInputPause", func() {
+		for _, inst := range instances.onThread(threadID()) {
+			inst.eng.Pause()
+			inst.log.Debug("paused")
+		}
+	})
 }
 
 // FLBPluginInputResume undoes FLBPluginInputPause for the instance of the
@@ -204,11 +209,12 @@ func FLBPluginInputPause() {
 //
 //export FLBPluginInputResume
 func FLBPluginInputResume() {
-	defer recovered("FLBPluginInputResume")
-	for _, inst := range instances.onThread(uint64(C.dc_thread_id())) {
-		inst.eng.Resume()
-		inst.log.Debug("resumed")
-	}
+	guard("FLBPluginInputResume", func() {
+		for _, inst := range instances.onThread(threadID()) {
+			inst.eng.Resume()
+			inst.log.Debug("resumed")
+		}
+	})
 }
 
 // FLBPluginInputPreExit comes right before FLBPluginExit on the same
@@ -217,11 +223,12 @@ func FLBPluginInputResume() {
 //
 //export FLBPluginInputPreExit
 func FLBPluginInputPreExit(hotReload C.int) {
-	defer recovered("FLBPluginInputPreExit")
-	for _, inst := range instances.onThread(uint64(C.dc_thread_id())) {
-		inst.eng.Pause()
-		inst.log.Debug("stopping", "hot_reload", hotReload != 0)
-	}
+	guard("FLBPluginInputPreExit", func() {
+		for _, inst := range instances.onThread(threadID()) {
+			inst.eng.Pause()
+			inst.log.Debug("stopping", "hot_reload", hotReload != 0)
+		}
+	})
 }
 
 // FLBPluginExit stops the instance of the calling thread: Fluent Bit calls
@@ -232,23 +239,25 @@ func FLBPluginInputPreExit(hotReload C.int) {
 //
 //export FLBPluginExit
 func FLBPluginExit() (ret C.int) {
-	defer func() {
-		if recovered("FLBPluginExit") {
-			ret = C.FLB_ERROR
-		}
-	}()
-	stopAll(instances.removeOnThread(uint64(C.dc_thread_id())))
-	return C.FLB_OK
+	ret = C.FLB_ERROR
+	guard("FLBPluginExit", func() {
+		stopAll(instances.removeOnThread(threadID()))
+		ret = C.FLB_OK
+	})
+	return ret
 }
 
+// stopAll stops each instance; a panic in one does not spare the others.
 func stopAll(list []*instance) {
 	for _, inst := range list {
-		if err := inst.eng.Stop(stopTimeout); err != nil {
-			inst.log.Error(err.Error())
-		} else {
-			inst.log.Info("stopped")
-		}
-		inst.log.close()
+		guard("stopping an instance", func() {
+			defer inst.log.close()
+			if err := inst.eng.Stop(stopTimeout); err != nil {
+				inst.log.Error(err.Error())
+			} else {
+				inst.log.Info("stopped")
+			}
+		})
 	}
 }
 
@@ -259,9 +268,10 @@ func stopAll(list []*instance) {
 //
 //export FLBPluginUnregister
 func FLBPluginUnregister(def unsafe.Pointer) {
-	defer recovered("FLBPluginUnregister")
-	stopAll(instances.unregister(uintptr(def)))
-	lastAPI.Store(nil)
+	guard("FLBPluginUnregister", func() {
+		defer lastAPI.Store(nil)
+		stopAll(instances.unregister(uintptr(def)))
+	})
 }
 
 func main() {}
