@@ -223,7 +223,12 @@ func (e *RowEncoder) object(dst []byte, findTime bool) ([]byte, error) {
 		}
 		e.pos++
 		valStart := len(dst)
-		if dst, err = e.value(dst); err != nil {
+		if e.pos < len(e.in) && e.in[e.pos] == '"' {
+			dst, err = e.str(dst) // the usual audit value, without value's dispatch
+		} else {
+			dst, err = e.value(dst)
+		}
+		if err != nil {
 			return dst, err
 		}
 		if findTime && !e.haveTime && isStr(dst[valStart]) && string(strPayload(dst[keyStart:valStart])) == e.TimeKey {
@@ -313,15 +318,17 @@ func (e *RowEncoder) str(dst []byte) ([]byte, error) {
 	e.pos++ // opening quote
 	rest := e.in[e.pos:]
 	q := stringEnd(rest)
-	if q == len(rest) {
-		return dst, e.errorf("unterminated string")
-	}
-	if rest[q] == '"' {
+	if q < len(rest) && rest[q] == '"' {
 		// Fast path: no escapes, the bytes are the value.
 		e.pos += q + 1
 		dst = mpStrHeader(dst, q)
 		return append(dst, rest[:q]...), nil
 	}
+	return e.strEscaped(dst, rest)
+}
+
+// strEscaped is str's slow path: the string has escapes (or no end).
+func (e *RowEncoder) strEscaped(dst, rest []byte) ([]byte, error) {
 	s := e.scratch[:0]
 	i := 0
 	for {

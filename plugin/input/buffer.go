@@ -110,7 +110,8 @@ func (b *buffer) take() ([]byte, uint64) {
 	defer b.mu.Unlock()
 	if b.lastOut != nil {
 		// Fluent Bit copied the previous batch during its callback; reuse its memory.
-		if len(b.spare) < 2 && cap(b.lastOut) >= b.perCollect/2 {
+		// One spare is enough for the next block; more would only hold memory.
+		if len(b.spare) < 1 && cap(b.lastOut) >= b.perCollect/2 {
 			b.spare = append(b.spare, b.lastOut)
 		}
 		b.lastOut = nil

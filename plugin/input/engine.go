@@ -306,6 +306,9 @@ func (e *Engine) compact() error {
 	if e.closed {
 		return nil
 	}
+	if e.jr.size <= journalHeader && !e.journalErr && e.jr.gen == e.gen && e.gen > 0 {
+		return nil // nothing happened since the last snapshot
+	}
 	pruned := e.led.prune(e.pruneFloor(), e.activeGen)
 	count := 0
 	e.led.durable(func(rowMeta) { count++ })
