@@ -33,7 +33,7 @@ func dcFluentBit(t *testing.T) string {
 // dcFBConfig writes a classic config with two digicert inputs (b with
 // add_metadata) and one msgpack file output per input. The key comes from
 // the environment (${DC_KEY}), as users are told to do.
-func dcFBConfig(t *testing.T, dir, url, service string) string {
+func dcFBConfig(t *testing.T, dir, url, service, inputExtra string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "[SERVICE]\n    flush 1\n    grace 3\n    log_level info\n%s\n", service)
@@ -43,7 +43,7 @@ func dcFBConfig(t *testing.T, dir, url, service string) string {
 	} {
 		fmt.Fprintf(&b, "[INPUT]\n    name digicert\n    tag digicert.%s\n    api_key ${DC_KEY}\n    report_id %s\n"+
 			"    api_base %s\n    state_file %s\n    poll_interval 1s\n%s\n",
-			in.name, in.report, url, filepath.Join(dir, in.name+".state"), in.extra)
+			in.name, in.report, url, filepath.Join(dir, in.name+".state"), in.extra+inputExtra)
 		fmt.Fprintf(&b, "[OUTPUT]\n    name file\n    match digicert.%s\n    path %s\n    file %s.msgpack\n    format msgpack\n\n",
 			in.name, dir, in.name)
 	}
@@ -96,6 +96,30 @@ func (fb *dcFB) stop(t *testing.T) int {
 	return fb.cmd.ProcessState.ExitCode()
 }
 
+// drain waits until both outputs hold n records, lets a few more callbacks
+// and flushes pass (nothing else may arrive), stops Fluent Bit with SIGTERM
+// (expecting exit code 0) and returns its log.
+func (fb *dcFB) drain(t *testing.T, dir string, n int) string {
+	t.Helper()
+	dcWaitFile(t, fb, filepath.Join(dir, "a.msgpack"), n)
+	dcWaitFile(t, fb, filepath.Join(dir, "b.msgpack"), n)
+	time.Sleep(2 * time.Second)
+	if code := fb.stop(t); code != 0 {
+		t.Errorf("fluent-bit exit code %d", code)
+	}
+	return fb.log.String()
+}
+
+// dcLogHas fails for each line fragment missing from log.
+func dcLogHas(t *testing.T, log string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(log, w) {
+			t.Errorf("log lacks %q", w)
+		}
+	}
+}
+
 // dcWaitFile waits until path decodes to at least n records.
 func dcWaitFile(t *testing.T, fb *dcFB, path string, n int) {
 	t.Helper()
@@ -113,6 +137,37 @@ func dcWaitFile(t *testing.T, fb *dcFB, path string, n int) {
 	}
 }
 
+// dcCheckFBOutputs checks both file outputs: every event exactly once, a
+// without metadata, b with report_id and one of its report's run ids.
+func dcCheckFBOutputs(t *testing.T, dir string, sim *digicertsim.Server, truth []digicertsim.Event) {
+	t.Helper()
+	want := dcTruthKeys(t, truth)
+	runs := map[string]bool{}
+	for _, r := range sim.Runs() {
+		runs[r.RunID] = r.ReportID == dcReportB
+	}
+	for _, name := range []string{"a", "b"} {
+		b, err := os.ReadFile(filepath.Join(dir, name+".msgpack"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := dcDecodeRecords(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var meta func([]dcKV) error
+		if name == "b" {
+			meta = func(m []dcKV) error {
+				if len(m) != 2 || m[0] != (dcKV{"report_id", dcReportB}) || m[1].Key != "run_id" || !runs[fmt.Sprint(m[1].Value)] {
+					return fmt.Errorf("metadata %v", m)
+				}
+				return nil
+			}
+		}
+		dcCheckExactlyOnce(t, name, recs, want, meta)
+	}
+}
+
 func TestFluentBitDigicertInputs(t *testing.T) {
 	bin := dcFluentBit(t)
 	so := dcPlugin(t)
@@ -120,61 +175,25 @@ func TestFluentBitDigicertInputs(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			sim, url := dcSim(t, nil)
 			truth := sim.GroundTruth()
-			want := dcTruthKeys(t, truth)
 			dir := t.TempDir()
 			var fb *dcFB
 			if mode == "-e" {
-				fb = dcStartFB(t, bin, "-e", so, "-c", dcFBConfig(t, dir, url, ""))
+				fb = dcStartFB(t, bin, "-e", so, "-c", dcFBConfig(t, dir, url, "", ""))
 			} else {
 				plugins := filepath.Join(dir, "plugins.conf")
 				if err := os.WriteFile(plugins, []byte("[PLUGINS]\n    Path "+so+"\n"), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				fb = dcStartFB(t, bin, "-c", dcFBConfig(t, dir, url, "    plugins_file plugins.conf\n"))
+				fb = dcStartFB(t, bin, "-c", dcFBConfig(t, dir, url, "    plugins_file plugins.conf\n", ""))
 			}
-			dcWaitFile(t, fb, filepath.Join(dir, "a.msgpack"), len(truth))
-			dcWaitFile(t, fb, filepath.Join(dir, "b.msgpack"), len(truth))
-			time.Sleep(2 * time.Second) // a few more callbacks and flushes: nothing else may arrive
-			if code := fb.stop(t); code != 0 {
-				t.Errorf("fluent-bit exit code %d", code)
-			}
-			log := fb.log.String()
+			log := fb.drain(t, dir, len(truth))
 
-			read := func(name string) []dcRecord {
-				b, err := os.ReadFile(filepath.Join(dir, name+".msgpack"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				recs, err := dcDecodeRecords(b)
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				return recs
-			}
-			dcCheckExactlyOnce(t, "a", read("a"), want, nil)
-			runs := map[string]bool{}
-			for _, r := range sim.Runs() {
-				runs[r.RunID] = r.ReportID == dcReportB
-			}
-			dcCheckExactlyOnce(t, "b", read("b"), want, func(meta []dcKV) error {
-				if len(meta) != 2 || meta[0] != (dcKV{"report_id", dcReportB}) || meta[1].Key != "run_id" || !runs[fmt.Sprint(meta[1].Value)] {
-					return fmt.Errorf("metadata %v", meta)
-				}
-				return nil
-			})
+			dcCheckFBOutputs(t, dir, sim, truth)
 
 			// Two instances, each with its own id and its own log level
 			// (debug only for a), each stopped by its own FLBPluginExit.
-			for _, want := range []string{
-				"[in_digicert#1] started report_id=" + dcReportA,
-				"[in_digicert#2] started report_id=" + dcReportB,
-				"[debug] [in_digicert#1]",
-				"[in_digicert#1] stopped", "[in_digicert#2] stopped",
-			} {
-				if !strings.Contains(log, want) {
-					t.Errorf("log lacks %q", want)
-				}
-			}
+			dcLogHas(t, log, "[in_digicert#1] started report_id="+dcReportA, "[in_digicert#2] started report_id="+dcReportB,
+				"[debug] [in_digicert#1]", "[in_digicert#1] stopped", "[in_digicert#2] stopped")
 			if strings.Contains(log, "[debug] [in_digicert#2]") {
 				t.Error("instance b logged at debug although its log_level is info")
 			}
@@ -234,7 +253,7 @@ func TestFluentBitDigicertHotReload(t *testing.T) {
 	sim, url := dcSim(t, nil)
 	first := sim.GroundTruth()
 	dir := t.TempDir()
-	fb := dcStartFB(t, bin, "-Y", "-e", so, "-c", dcFBConfig(t, dir, url, ""))
+	fb := dcStartFB(t, bin, "-Y", "-e", so, "-c", dcFBConfig(t, dir, url, "", ""))
 	dcWaitFile(t, fb, filepath.Join(dir, "a.msgpack"), len(first))
 	dcWaitFile(t, fb, filepath.Join(dir, "b.msgpack"), len(first))
 	sim.Advance(30 * time.Minute)
@@ -242,33 +261,36 @@ func TestFluentBitDigicertHotReload(t *testing.T) {
 	if err := fb.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	dcWaitFile(t, fb, filepath.Join(dir, "a.msgpack"), len(truth))
-	dcWaitFile(t, fb, filepath.Join(dir, "b.msgpack"), len(truth))
-	time.Sleep(2 * time.Second)
-	if code := fb.stop(t); code != 0 {
-		t.Errorf("fluent-bit exit code %d", code)
+	log := fb.drain(t, dir, len(truth))
+	dcLogHas(t, log, "successful reload done", "[in_digicert#3] started", "[in_digicert#4] started", "[in_digicert#1] stopped", "[in_digicert#4] stopped")
+	dcCheckFBOutputs(t, dir, sim, truth)
+	if t.Failed() {
+		t.Logf("fluent-bit log:\n%s", log)
 	}
-	log := fb.log.String()
-	for _, want := range []string{"successful reload done", "[in_digicert#3] started", "[in_digicert#4] started", "[in_digicert#1] stopped", "[in_digicert#4] stopped"} {
-		if !strings.Contains(log, want) {
-			t.Errorf("log lacks %q", want)
-		}
-	}
-	want := dcTruthKeys(t, truth)
-	for _, name := range []string{"a", "b"} {
-		b, err := os.ReadFile(filepath.Join(dir, name+".msgpack"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := dcDecodeRecords(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		meta := func([]dcKV) error { return nil } // b carries metadata; TestFluentBitDigicertInputs checks it
-		if name == "a" {
-			meta = nil
-		}
-		dcCheckExactlyOnce(t, name, recs, want, meta)
+}
+
+// Backpressure in real Fluent Bit: a mem_buf_limit below what two
+// callbacks hand over makes Fluent Bit pause and resume both instances
+// repeatedly (on their own threads); every event still arrives exactly once.
+func TestFluentBitDigicertBackpressure(t *testing.T) {
+	bin := dcFluentBit(t)
+	so := dcPlugin(t)
+	sim, url := dcSim(t, func(c *digicertsim.Config) {
+		c.Backlog = time.Hour
+		c.EventsPerHour = 1000
+	})
+	truth := sim.GroundTruth()
+	dir := t.TempDir()
+	extra := "    max_bytes_per_collect 64K\n    mem_buf_limit 100K\n    log_level debug\n"
+	fb := dcStartFB(t, bin, "-e", so, "-c", dcFBConfig(t, dir, url, "", extra))
+	log := fb.drain(t, dir, len(truth))
+	// Fluent Bit paused each instance, and the pause reached that
+	// instance's engine (the log line comes from the engine's logger).
+	dcLogHas(t, log, "digicert.0 paused (mem buf overlimit", "digicert.1 paused (mem buf overlimit",
+		"[in_digicert#1] resumed", "[in_digicert#2] resumed")
+	dcCheckFBOutputs(t, dir, sim, truth)
+	if strings.Contains(log, "could not enqueue") {
+		t.Error("Fluent Bit's ring buffer dropped records")
 	}
 	if t.Failed() {
 		t.Logf("fluent-bit log:\n%s", log)
