@@ -91,7 +91,8 @@ func (e *Engine) cycle(ctx context.Context) time.Duration {
 	if err != nil {
 		return e.failed(err)
 	}
-	return e.cfg.Interval
+	// Polls start every interval, however long shipping took.
+	return max(e.p.nextPoll.Sub(e.clock.Now()), 0)
 }
 
 // checkReport verifies once that the report exists, is visible to the key
