@@ -71,14 +71,11 @@ func addEngine(eng engine, thread uint64) *instance {
 	return inst
 }
 
-// ctxOf is the remote_context Fluent Bit would pass: the id as a pointer value.
-func ctxOf(id uintptr) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&id)) }
-
 func TestExportsCollectAndCleanup(t *testing.T) {
 	withInstances(t)
 	eng := &scriptedEngine{out: [][]byte{[]byte("first"), []byte("second!")}}
 	inst := addEngine(eng, 0)
-	ctx := ctxOf(inst.id)
+	ctx := inst.id
 
 	for i, want := range []string{"first", "second!"} {
 		var data unsafe.Pointer
@@ -102,7 +99,7 @@ func TestExportsCollectAndCleanup(t *testing.T) {
 		t.Errorf("empty collect: ret %d data %v size %d", ret, data, size)
 	}
 	// Unknown context (an exited instance): nothing, and no crash.
-	if ret := FLBPluginInputCallbackCtx(ctxOf(999), &data, &size); ret != 1 || data != nil {
+	if ret := FLBPluginInputCallbackCtx(999, &data, &size); ret != 1 || data != nil {
 		t.Errorf("unknown context: ret %d data %v", ret, data)
 	}
 	// A buffer the plugin never handed out is left alone (not freed).
@@ -115,12 +112,59 @@ func TestExportsCollectAndCleanup(t *testing.T) {
 	}
 }
 
+// deep uses about n KiB of stack, forcing the goroutine's stack to be copied.
+func deep(n int) byte {
+	var pad [1024]byte
+	pad[n%1024] = byte(n)
+	if n == 0 {
+		return pad[0]
+	}
+	return deep(n-1) + pad[n%1024]
+}
+
+type growingEngine struct{ scriptedEngine }
+
+func (g *growingEngine) Collect() ([]byte, uint64) {
+	deep(512)
+	return g.scriptedEngine.Collect()
+}
+
+func (g *growingEngine) Release(b uint64) {
+	deep(512)
+	g.scriptedEngine.Release(b)
+}
+
+// The instance id travels in remote_context as a small integer. Held in a
+// Go pointer-typed variable it would abort the process when the stack grows
+// during a callback ("invalid pointer found on stack"); it must not.
+func TestExportsSurviveStackGrowth(t *testing.T) {
+	withInstances(t)
+	eng := &growingEngine{scriptedEngine{out: [][]byte{[]byte("x")}}}
+	inst := addEngine(eng, 0)
+	done := make(chan struct{})
+	go func() { // a fresh goroutine starts with a small stack
+		defer close(done)
+		var data unsafe.Pointer
+		var size uintptr
+		if ret := FLBPluginInputCallbackCtx(inst.id, &data, &size); ret != 1 || size != 1 {
+			t.Errorf("collect: ret %d size %d", ret, size)
+		}
+		if ret := FLBPluginInputCleanupCallbackCtx(inst.id, data); ret != 1 {
+			t.Errorf("cleanup: ret %d", ret)
+		}
+	}()
+	<-done
+	if len(eng.released) != 1 {
+		t.Errorf("released %v", eng.released)
+	}
+}
+
 func TestExportsRecoverPanics(t *testing.T) {
 	withInstances(t)
 	for _, op := range []string{"collect", "release", "pause", "stop"} {
 		eng := &scriptedEngine{out: [][]byte{[]byte("x")}, panicAt: op}
 		inst := addEngine(eng, 0)
-		ctx := ctxOf(inst.id)
+		ctx := inst.id
 		var data unsafe.Pointer
 		var size uintptr
 		ret := FLBPluginInputCallbackCtx(ctx, &data, &size)

@@ -134,12 +134,15 @@ func readConfig(p *C.struct_flbgo_input_plugin) flb.MapConfig {
 // remembers which batch that buffer carries.
 //
 //export FLBPluginInputCallbackCtx
-func FLBPluginInputCallbackCtx(ctx unsafe.Pointer, data *unsafe.Pointer, size *uintptr) (ret C.int) {
-	// size is size_t*: cgo's GoUintptr is size_t.
+func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr) (ret C.int) {
+	// ctx is the void* remote_context and size a size_t*: cgo's GoUintptr
+	// is size_t, passed like a pointer. ctx holds a small integer id, which
+	// must not sit in a Go pointer-typed variable: the runtime aborts
+	// ("invalid pointer found on stack") when such a stack grows.
 	*data, *size = nil, 0
 	ret = C.FLB_ERROR
 	guard("FLBPluginInputCallbackCtx", func() {
-		inst := instances.get(uintptr(ctx))
+		inst := instances.get(ctx)
 		if inst == nil {
 			// An exited instance (Fluent Bit may still call it during its
 			// shutdown grace) or a context this plugin never set.
@@ -165,7 +168,7 @@ func FLBPluginInputCallbackCtx(ctx unsafe.Pointer, data *unsafe.Pointer, size *u
 // advance.
 //
 //export FLBPluginInputCleanupCallbackCtx
-func FLBPluginInputCleanupCallbackCtx(ctx, data unsafe.Pointer) (ret C.int) {
+func FLBPluginInputCleanupCallbackCtx(ctx uintptr, data unsafe.Pointer) (ret C.int) {
 	ret = C.FLB_ERROR
 	guard("FLBPluginInputCleanupCallbackCtx", func() {
 		if data == nil {
@@ -175,7 +178,7 @@ func FLBPluginInputCleanupCallbackCtx(ctx, data unsafe.Pointer) (ret C.int) {
 		h, inst, ok := instances.takeBack(uintptr(data))
 		if !ok {
 			// Not ours: freeing it could corrupt the heap, keeping it only leaks.
-			logGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", uintptr(ctx)))
+			logGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", ctx))
 			return
 		}
 		C.free(data)
