@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -45,13 +46,28 @@ func dcToolDir(t testing.TB) (dir, root string) {
 			return
 		}
 		dcTools.root = filepath.Dir(strings.TrimSpace(string(out)))
-		dcTools.dir, dcTools.err = os.MkdirTemp("", "dc-host-tests-")
+		dcTools.dir, dcTools.err = dcTempDir()
 		dcTools.built = map[string]*dcBuild{}
 	})
 	if dcTools.err != nil {
 		t.Fatal(dcTools.err)
 	}
 	return dcTools.dir, dcTools.root
+}
+
+// dcTempDir makes this process's artifact directory. The package has no
+// TestMain to remove it at the end (the file is shared with other tests),
+// so directories of test processes that have exited are removed here.
+func dcTempDir() (string, error) {
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "dc-host-tests-*"))
+	for _, d := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "dc-host-tests-"))
+		if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(d)
+		}
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("dc-host-tests-%d", os.Getpid()))
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // dcArtifact builds name once with make (which returns the output path).
