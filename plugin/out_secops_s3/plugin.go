@@ -87,17 +87,21 @@ func readConfig(p *C.struct_flbgo_output_plugin) flb.MapConfig {
 	return m
 }
 
+// The remote context is taken as uintptr: it holds a small integer id, and a
+// non-pointer value in an unsafe.Pointer can abort the Go runtime when it
+// scans a growing stack. The calling convention is the same as void*.
+//
 // FLBPluginFlushCtx stores one chunk and answers FLB_OK only once S3 has
 // confirmed the object (or already had it), FLB_RETRY for transient
 // failures and FLB_ERROR for permanent ones. data and tag are valid only
 // during the call; the chunk is not copied.
 //
 //export FLBPluginFlushCtx
-func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.size_t, tag *C.char) (ret C.int) {
+func FLBPluginFlushCtx(ctx uintptr, data unsafe.Pointer, length C.size_t, tag *C.char) (ret C.int) {
 	defer guard("FLBPluginFlushCtx", &ret, C.FLB_RETRY)
-	inst := instances.get(uintptr(ctx))
+	inst := instances.get(ctx)
 	if inst == nil {
-		logGlobal(fmt.Sprintf("flush for unknown instance %d: was FLBPluginInit successful?", uintptr(ctx)))
+		logGlobal(fmt.Sprintf("flush for unknown instance %d: was FLBPluginInit successful?", ctx))
 		return C.FLB_ERROR
 	}
 	chunk := unsafe.Slice((*byte)(data), int(length))
@@ -108,9 +112,9 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.size_t, tag *C.char) (
 // FLBPluginExitCtx stops one instance: uploads still running are cancelled.
 //
 //export FLBPluginExitCtx
-func FLBPluginExitCtx(ctx unsafe.Pointer) (ret C.int) {
+func FLBPluginExitCtx(ctx uintptr) (ret C.int) {
 	defer guard("FLBPluginExitCtx", &ret, C.FLB_ERROR)
-	if inst := instances.remove(uintptr(ctx)); inst != nil {
+	if inst := instances.remove(ctx); inst != nil {
 		inst.out.Close()
 		inst.log.Debug("stopped")
 	}
