@@ -25,4 +25,6 @@ FROM ${FLUENT_BIT_IMAGE} AS fluent-bit
 COPY --from=build /out/in_digicert.so /out/out_secops_s3.so /fluent-bit/plugins/
 COPY fluent-bit.yaml fluent-bit.conf plugins.conf plugins.yaml plugins-input.conf /fluent-bit/etc/
 COPY examples /fluent-bit/etc/examples
-CMD ["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.yaml"]
+# The base image's ENTRYPOINT is the binary; CMD holds only its arguments.
+ENTRYPOINT ["/fluent-bit/bin/fluent-bit"]
+CMD ["-c", "/fluent-bit/etc/fluent-bit.yaml"]

@@ -191,6 +191,9 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("fluent-bit.yaml loads %s but the Dockerfile does not copy %s into %s", p, file, dir)
 		}
 	}
+	if !strings.Contains(df, `ENTRYPOINT ["/fluent-bit/bin/fluent-bit"]`) || !strings.Contains(df, `CMD ["-c", "/fluent-bit/etc/fluent-bit.yaml"]`) {
+		t.Error("the fluent-bit stage must run /fluent-bit/bin/fluent-bit -c /fluent-bit/etc/fluent-bit.yaml (ENTRYPOINT binary, CMD arguments)")
+	}
 	for _, f := range []string{"fluent-bit.yaml", "fluent-bit.conf", "plugins.conf", "plugins-input.conf"} {
 		if !regexp.MustCompile(`COPY [^\n]*\b` + regexp.QuoteMeta(f) + `\b[^\n]* /fluent-bit/etc/`).MatchString(df) {
 			t.Errorf("the Dockerfile does not copy %s into /fluent-bit/etc/", f)
