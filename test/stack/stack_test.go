@@ -133,9 +133,15 @@ func TestComposeWiring(t *testing.T) {
 	if envDefault(fb.Environment["DIGICERT_REPORT_ID"]) != envDefault(sim.Environment["DIGICERT_SIM_REPORTS"]) {
 		t.Errorf("report id %q is not the simulator's report %q", fb.Environment["DIGICERT_REPORT_ID"], sim.Environment["DIGICERT_SIM_REPORTS"])
 	}
-	bucket := envDefault(fb.Environment["S3_BUCKET"])
-	if !strings.Contains(strings.Join(initc.Command, " "), bucket) {
-		t.Errorf("s3-init does not create the bucket %q that fluent-bit writes to", bucket)
+	initCmd := strings.Join(initc.Command, " ")
+	if initc.Environment["S3_BUCKET"] != fb.Environment["S3_BUCKET"] || !strings.Contains(initCmd, `create-bucket --bucket "$$S3_BUCKET"`) {
+		t.Errorf("s3-init does not create the bucket %q that fluent-bit writes to (command %q)", fb.Environment["S3_BUCKET"], initCmd)
+	}
+	if !strings.Contains(initCmd, "head-bucket") {
+		t.Error("s3-init is not idempotent: a second `docker compose up` would fail on the existing bucket")
+	}
+	if fb.Environment["AWS_REGION"] == "" || initc.Environment["AWS_DEFAULT_REGION"] == "" {
+		t.Error("fluent-bit and s3-init need a region")
 	}
 	for dep, cond := range map[string]string{"digicert-sim": "service_healthy", "s3": "service_healthy", "s3-init": "service_completed_successfully"} {
 		if fb.DependsOn[dep].Condition != cond {
