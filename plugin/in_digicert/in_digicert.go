@@ -15,6 +15,7 @@ package main
 /*
 #include <stdlib.h>
 #include <string.h>
+#cgo CFLAGS: -I${SRCDIR}/../flbabi
 #include "abi.h"
 */
 import "C"

@@ -5,6 +5,7 @@ package main
 
 /*
 #include <stdlib.h>
+#cgo CFLAGS: -I${SRCDIR}/../flbabi
 #include "abi.h"
 */
 import "C"

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// The struct mirrors in test/host/flb_abi.h and plugin/in_digicert/abi.h
+// The struct mirrors in test/host/flb_abi.h and plugin/flbabi/flb_go_proxy.h
 // against Fluent Bit's own headers: the same probe program prints every
 // field offset compiled each way. Fluent Bit's include flags come from the
 // compile_commands.json of the build that produced $FLUENT_BIT_BIN (or
@@ -77,7 +77,7 @@ func TestFluentBitABIMatchesMirrors(t *testing.T) {
 	real := run("fluent-bit", append([]string{"-DPROBE_FLUENT_BIT"}, flags...)...)
 	for name, got := range map[string]map[string]string{
 		"test/host/flb_abi.h":      run("host"),
-		"plugin/in_digicert/abi.h": run("plugin", "-DPROBE_PLUGIN", "-I"+filepath.Join(root, "plugin", "in_digicert")),
+		"plugin/flbabi/flb_go_proxy.h": run("plugin", "-DPROBE_PLUGIN", "-I"+filepath.Join(root, "plugin", "in_digicert"), "-I"+filepath.Join(root, "plugin", "flbabi")),
 	} {
 		bad := 0
 		for k, v := range got {

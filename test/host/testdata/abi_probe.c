@@ -1,9 +1,9 @@
 /*
- * Prints the offset of every ABI field flbhost and in_digicert rely on, so a
+ * Prints the offset of every ABI field flbhost and both plugins rely on, so a
  * test can compare our mirror headers with Fluent Bit's own (compiled with
  * the flags from a Fluent Bit build's compile_commands.json).
  *   -DPROBE_FLUENT_BIT  Fluent Bit's headers (needs -I src/proxy/go)
- *   -DPROBE_PLUGIN      plugin/in_digicert/abi.h (needs -I plugin/in_digicert)
+ *   -DPROBE_PLUGIN      plugin/flbabi/flb_go_proxy.h via plugin/in_digicert/abi.h (needs -I plugin/in_digicert -I plugin/flbabi)
  *   (neither)           test/host/flb_abi.h
  */
 #include <stddef.h>
@@ -47,13 +47,17 @@ int main(void)
     F(flbgo_input_plugin, api);
     F(flbgo_input_plugin, i_ins);
     F(flbgo_input_plugin, context);
+    F(flb_plugin_proxy_context, remote_context);
+    F(flb_plugin_proxy_context, proxy);
+    S(flb_plugin_proxy_context);
+    F(flbgo_output_plugin, name);
+    F(flbgo_output_plugin, api);
+    F(flbgo_output_plugin, o_ins);
+    F(flbgo_output_plugin, context);
 #ifndef PROBE_PLUGIN
     F(flb_api, custom_get_property);
     F(flb_api, custom_log_check);
     S(flb_api);
-    F(flb_plugin_proxy_context, remote_context);
-    F(flb_plugin_proxy_context, proxy);
-    S(flb_plugin_proxy_context);
     F(flb_plugin_proxy, def);
     F(flb_plugin_proxy, api);
     F(flb_plugin_proxy, instance);
@@ -66,10 +70,6 @@ int main(void)
     F(flbgo_input_plugin, cb_cleanup_ctx);
     F(flbgo_input_plugin, cb_exit);
     S(flbgo_input_plugin);
-    F(flbgo_output_plugin, name);
-    F(flbgo_output_plugin, api);
-    F(flbgo_output_plugin, o_ins);
-    F(flbgo_output_plugin, context);
     F(flbgo_output_plugin, cb_init);
     F(flbgo_output_plugin, cb_flush);
     F(flbgo_output_plugin, cb_flush_ctx);
