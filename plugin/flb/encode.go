@@ -97,7 +97,25 @@ type RowEncoder struct {
 	scratch  []byte
 	timeVal  []byte
 	haveTime bool
+
+	// The top-level keys of the rows seen so far, in order. A report's rows
+	// all have the same columns, so a key is usually recognised by comparing
+	// its raw JSON bytes with the cached ones, and its msgpack form copied,
+	// instead of scanning and encoding it again (a third of the encoding time).
+	keys     []cachedKey
+	keyArena []byte // backing bytes of keys' raw and mp
+	keysFor  string // the TimeKey the cache was built with
 }
+
+// cachedKey is one top-level key: its exact JSON text including both quotes,
+// its msgpack str encoding, and whether it is TimeKey.
+type cachedKey struct {
+	raw, mp []byte
+	isTime  bool
+}
+
+// maxKeyArena bounds the cache's memory for rows whose keys keep changing.
+const maxKeyArena = 16 << 10
 
 // SyntaxError reports malformed JSON in a row.
 type SyntaxError struct {
@@ -122,7 +140,10 @@ func (e *RowEncoder) AppendBody(dst, row []byte) ([]byte, []byte, error) {
 		e.in = nil
 		return dst[:n], nil, ErrNotObject
 	}
-	out, err := e.object(dst, e.TimeKey != "")
+	if e.keysFor != e.TimeKey {
+		e.keys, e.keyArena, e.keysFor = e.keys[:0], e.keyArena[:0], e.TimeKey
+	}
+	out, err := e.object(dst, true)
 	if err == nil {
 		e.skipSpace()
 		if e.pos != len(e.in) {
@@ -191,9 +212,11 @@ func (e *RowEncoder) literal(dst []byte, word string, code byte) ([]byte, error)
 	return append(dst, code), nil
 }
 
-// object appends a JSON object as a msgpack map. With findTime it captures the
-// first string value of the member named TimeKey.
-func (e *RowEncoder) object(dst []byte, findTime bool) ([]byte, error) {
+// object appends a JSON object as a msgpack map. For the row itself (top) it
+// uses the key cache and captures the first string value of the member named
+// TimeKey.
+func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
+	findTime := top && e.TimeKey != ""
 	if e.depth++; e.depth > maxNesting {
 		return dst, e.errorf("nesting deeper than %d", maxNesting)
 	}
@@ -214,8 +237,23 @@ func (e *RowEncoder) object(dst []byte, findTime bool) ([]byte, error) {
 		}
 		keyStart := len(dst)
 		var err error
-		if dst, err = e.str(dst); err != nil {
-			return dst, err
+		isTime := false
+		if top && count < len(e.keys) && bytes.HasPrefix(e.in[e.pos:], e.keys[count].raw) {
+			k := &e.keys[count]
+			e.pos += len(k.raw)
+			dst = append(dst, k.mp...)
+			isTime = k.isTime
+		} else {
+			rawStart := e.pos
+			if dst, err = e.str(dst); err != nil {
+				return dst, err
+			}
+			if findTime {
+				isTime = string(strPayload(dst[keyStart:])) == e.TimeKey
+			}
+			if top {
+				e.cacheKey(count, e.in[rawStart:e.pos], dst[keyStart:], isTime)
+			}
 		}
 		e.skipSpace()
 		if e.pos >= len(e.in) || e.in[e.pos] != ':' {
@@ -231,7 +269,7 @@ func (e *RowEncoder) object(dst []byte, findTime bool) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		if findTime && !e.haveTime && isStr(dst[valStart]) && string(strPayload(dst[keyStart:valStart])) == e.TimeKey {
+		if isTime && !e.haveTime && isStr(dst[valStart]) {
 			e.timeVal = append(e.timeVal[:0], strPayload(dst[valStart:])...)
 			e.haveTime = true
 		}
@@ -251,6 +289,24 @@ func (e *RowEncoder) object(dst []byte, findTime bool) ([]byte, error) {
 			return dst, e.errorf("expected ',' or '}' in an object")
 		}
 	}
+}
+
+// cacheKey records the key at position i of the row (after a miss there):
+// later positions are forgotten, since they followed a different key.
+func (e *RowEncoder) cacheKey(i int, raw, mp []byte, isTime bool) {
+	if i > len(e.keys) {
+		return // an earlier position was not cached (arena reset)
+	}
+	e.keys = e.keys[:i]
+	if len(e.keyArena)+len(raw)+len(mp) > maxKeyArena {
+		// Keys vary too much to be worth caching; start over, keeping
+		// earlier rows' slices valid (they point into the old array).
+		e.keys, e.keyArena = e.keys[:0], nil
+		return
+	}
+	a := len(e.keyArena)
+	e.keyArena = append(append(e.keyArena, raw...), mp...)
+	e.keys = append(e.keys, cachedKey{raw: e.keyArena[a : a+len(raw) : a+len(raw)], mp: e.keyArena[a+len(raw) : len(e.keyArena) : len(e.keyArena)], isTime: isTime})
 }
 
 func (e *RowEncoder) array(dst []byte) ([]byte, error) {
@@ -317,7 +373,18 @@ func finishContainer(dst []byte, start, count int, fix, code16 byte) []byte {
 func (e *RowEncoder) str(dst []byte) ([]byte, error) {
 	e.pos++ // opening quote
 	rest := e.in[e.pos:]
-	q := stringEnd(rest)
+	var q int
+	if len(rest) >= 8 {
+		// The first word inline: most audit values are empty or short, and
+		// this spares them the call.
+		if m := specialMask(binary.LittleEndian.Uint64(rest)); m != 0 {
+			q = bits.TrailingZeros64(m) >> 3
+		} else {
+			q = 8 + stringEnd(rest[8:])
+		}
+	} else {
+		q = stringEnd(rest)
+	}
 	if q < len(rest) && rest[q] == '"' {
 		// Fast path: no escapes, the bytes are the value.
 		e.pos += q + 1
@@ -405,13 +472,9 @@ func (e *RowEncoder) strEscaped(dst, rest []byte) ([]byte, error) {
 // tests 8 bytes per step (SWAR); audit values are too short for
 // bytes.IndexByte's setup to pay off, and a byte loop costs ~2 ns/byte.
 func stringEnd(b []byte) int {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q, bs := x^(lsb*'"'), x^(lsb*'\\')
-		// A zero byte in q or bs is a match; the lowest flagged byte is exact.
-		if m := ((q - lsb) &^ q & msb) | ((bs - lsb) &^ bs & msb); m != 0 {
+		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
@@ -421,6 +484,15 @@ func stringEnd(b []byte) int {
 		}
 	}
 	return i
+}
+
+// specialMask flags the bytes of x (8 bytes, little-endian) that are '"' or
+// '\\' in their high bit. A zero byte in x^'"…' or x^'\\…' is a match; the
+// lowest flagged byte is exact (a borrow only runs upwards from a match).
+func specialMask(x uint64) uint64 {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	q, bs := x^(lsb*'"'), x^(lsb*'\\')
+	return ((q - lsb) &^ q & msb) | ((bs - lsb) &^ bs & msb)
 }
 
 func hex4(b []byte) (rune, bool) {

@@ -451,6 +451,8 @@ func TestSetEventTimeClamps(t *testing.T) {
 	}
 }
 
+var fuzzShared = RowEncoder{TimeKey: "a"}
+
 // FuzzAppendBody checks the encoder against encoding/json on every valid
 // UTF-8 JSON object, and that it never panics or corrupts dst otherwise.
 func FuzzAppendBody(f *testing.F) {
@@ -463,7 +465,13 @@ func FuzzAppendBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e := RowEncoder{TimeKey: "a"}
-		out, _, err := e.AppendBody([]byte{1, 2}, data)
+		out, tv, err := e.AppendBody([]byte{1, 2}, data)
+		// An encoder reused across inputs (its key cache warm from earlier
+		// ones) must give the same answer as a fresh one.
+		sout, stv, serr := fuzzShared.AppendBody([]byte{1, 2}, data)
+		if !bytes.Equal(sout, out) || !bytes.Equal(stv, tv) || (serr == nil) != (err == nil) {
+			t.Fatalf("reused encoder: %x %q %v; fresh: %x %q %v", sout, stv, serr, out, tv, err)
+		}
 		if !bytes.Equal(out[:2], []byte{1, 2}) {
 			t.Fatal("dst prefix changed")
 		}
@@ -540,6 +548,53 @@ func TestStringEnd(t *testing.T) {
 	for _, s := range []string{`!!!!!!!"`, `########"`, "\x00\x00\x00\"", `abc\def"`} {
 		if got, want := stringEnd([]byte(s)), strings.IndexAny(s, "\"\\"); got != want {
 			t.Errorf("%q: got %d want %d", s, got, want)
+		}
+	}
+}
+
+// One encoder reused across rows whose keys change (added, dropped,
+// reordered, escaped differently, prefixes of each other) gives exactly what
+// a fresh encoder gives for each row: the key cache never substitutes a key.
+func TestRowEncoderKeyCache(t *testing.T) {
+	rows := []string{
+		`{"a":"1","b":"2","Date and time (UTC)":"06-Feb-2025 10:28:04"}`,
+		`{"a":"1","b":"2","Date and time (UTC)":"06-Feb-2025 10:28:05"}`,
+		`{"a":"1","c":"2","Date and time (UTC)":"06-Feb-2025 10:28:06"}`,
+		`{"a":"1","c":"2","Date and time (UTC)x":"06-Feb-2025 10:28:06"}`,
+		`{"\u0061":"1","b":"2"}`,
+		`{"ab":"1","b":"2"}`,
+		`{"a" : "1", "b":"2","Date and time (UTC)":"x"}`,
+		`{"b":"2","a":"1"}`,
+		`{"a":{"a":"1","b":"2"},"b":[{"a":1}]}`,
+		`{"Date and time (UTC)":7,"Date and time (UTC)":"06-Feb-2025 10:28:07"}`,
+		`{}`,
+		`{"a":"1","b":"2","Date and time (UTC)":"06-Feb-2025 10:28:08"}`,
+		`{"a":"1","b":`, // malformed: must not poison the cache
+		`{"a":"1","b":"2","Date and time (UTC)":"06-Feb-2025 10:28:09"}`,
+	}
+	for _, timeKey := range []string{"Date and time (UTC)", "", "a"} {
+		reused := RowEncoder{TimeKey: timeKey}
+		for round := range 2 {
+			for _, r := range rows {
+				fresh := RowEncoder{TimeKey: timeKey}
+				want, wantT, wantErr := fresh.AppendBody(nil, []byte(r))
+				got, gotT, gotErr := reused.AppendBody(nil, []byte(r))
+				if !bytes.Equal(got, want) || !bytes.Equal(gotT, wantT) || (gotErr == nil) != (wantErr == nil) {
+					t.Fatalf("TimeKey %q, round %d, row %s: reused encoder gave %x %q %v; fresh %x %q %v",
+						timeKey, round, r, got, gotT, gotErr, want, wantT, wantErr)
+				}
+			}
+		}
+	}
+	// Many distinct keys: the cache resets rather than growing without bound.
+	var e RowEncoder
+	for i := range 5000 {
+		row := fmt.Sprintf(`{"key number %d with some length":"v"}`, i)
+		if _, _, err := e.AppendBody(nil, []byte(row)); err != nil {
+			t.Fatal(err)
+		}
+		if cap(e.keyArena) > 2*maxKeyArena {
+			t.Fatalf("key cache holds %d bytes after %d rows", cap(e.keyArena), i+1)
 		}
 	}
 }

@@ -95,11 +95,37 @@ func (b *buffer) add(rec []byte, m rowMeta) (uint64, error) {
 // per-collect buffer; append grows them during a backfill.
 func (b *buffer) newData() []byte {
 	if n := len(b.spare); n > 0 {
-		d := b.spare[n-1]
+		big := 0
+		for i := range b.spare {
+			if cap(b.spare[i]) > cap(b.spare[big]) {
+				big = i
+			}
+		}
+		d := b.spare[big]
+		b.spare[big] = b.spare[n-1]
+		b.spare[n-1] = nil
 		b.spare = b.spare[:n-1]
 		return d[:0]
 	}
 	return make([]byte, 0, min(b.perCollect, 64<<10))
+}
+
+// keepSpare recycles d, keeping at most maxSpare buffers, the largest.
+func (b *buffer) keepSpare(d []byte) {
+	const maxSpare = 2
+	if len(b.spare) < maxSpare {
+		b.spare = append(b.spare, d)
+		return
+	}
+	small := 0
+	for i := range b.spare {
+		if cap(b.spare[i]) < cap(b.spare[small]) {
+			small = i
+		}
+	}
+	if cap(d) > cap(b.spare[small]) {
+		b.spare[small] = d
+	}
 }
 
 // take hands the oldest block out as a batch: the data for Fluent Bit (valid
@@ -109,11 +135,11 @@ func (b *buffer) take() ([]byte, uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.lastOut != nil {
-		// Fluent Bit copied the previous batch during its callback; reuse its memory.
-		// One spare is enough for the next block; more would only hold memory.
-		if len(b.spare) < 1 && cap(b.lastOut) >= b.perCollect/2 {
-			b.spare = append(b.spare, b.lastOut)
-		}
+		// Fluent Bit copied the previous batch during its callback; reuse its
+		// memory. Blocks of every size are kept (a fast collector takes small
+		// blocks, and growing a fresh one each time allocated ~3× the data),
+		// but only two, the largest: more would only hold memory.
+		b.keepSpare(b.lastOut)
 		b.lastOut = nil
 	}
 	if b.closed || b.paused || len(b.blocks) == 0 {

@@ -29,10 +29,10 @@ import (
 // (a crash after the snapshot rename, before the journal reset) is already in
 // the snapshot and is dropped.
 //
-// Snapshot format, version 1 (integers big-endian):
+// Snapshot format, version 2 (integers big-endian):
 //
 //	"DGCSTATE"  magic
-//	u32         version (1)
+//	u32         version (2)
 //	u64         generation
 //	u32, bytes  length and JSON of stateMeta
 //	u64         number of rows
@@ -40,11 +40,20 @@ import (
 //	u32         CRC-32C of everything before it
 //
 // 1,000,000 rows make a 25 MB snapshot, written in well under a second.
+//
+// Version 1 had the same layout with SHA-256-based row hashes; version 2 uses
+// hashBody's fast hash. Old hashes cannot be converted (the rows are not
+// stored), so a version 1 file is refused with what to do, not misread: the
+// project had no release with version 1, and guessing would either re-ship
+// or skip rows silently.
 
 const (
 	snapshotMagic   = "DGCSTATE"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
+
+// oldHashFormat explains a checkpoint written before the row hash changed.
+const oldHashFormat = "was written by an earlier development build (SHA-256 row hashes, which this build cannot convert): move the state file and its .journal away to start afresh (the rows still in the report are shipped again; remove those already delivered downstream if duplicates matter)"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -99,7 +108,9 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 	if err := r.readFull(head[8:]); err != nil {
 		return bad("short header", err)
 	}
-	if v := binary.BigEndian.Uint32(head[8:]); v != snapshotVersion {
+	if v := binary.BigEndian.Uint32(head[8:]); v == 1 {
+		return snapshot{}, fmt.Errorf("state file %s has format version 1 and %s", path, oldHashFormat)
+	} else if v != snapshotVersion {
 		return snapshot{}, fmt.Errorf("state file %s has format version %d; this build reads version %d: use the plugin version that wrote it, or a new state_file", path, v, snapshotVersion)
 	}
 	s.gen = binary.BigEndian.Uint64(head[12:])

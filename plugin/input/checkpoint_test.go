@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,8 @@ func TestCorruptCheckpointIsAnError(t *testing.T) {
 		{"garbage", func(t *testing.T, p string) { os.WriteFile(p, []byte("{\"not\":\"ours\"}\n"), 0o600) }, "bad magic"},
 		{"empty", func(t *testing.T, p string) { os.WriteFile(p, nil, 0o600) }, "short header"},
 		{"future version", func(t *testing.T, p string) { setVersion(t, p, 9) }, "format version 9"},
+		{"version 1 (SHA-256 hashes)", func(t *testing.T, p string) { setVersion(t, p, 1) }, "format version 1 and was written by an earlier development build (SHA-256 row hashes"},
+		{"journal version 1", func(t *testing.T, p string) { setJournalVersion(t, p+".journal", 1) }, ".journal has format version 1 and was written by an earlier development build"},
 		{"journal corrupt mid-file", func(t *testing.T, p string) { corruptJournalFrame(t, p+".journal") }, "checksum mismatch followed by more data"},
 		{"journal header", func(t *testing.T, p string) { flip(t, p+".journal", 1) }, "bad header"},
 		{"journal newer than snapshot", func(t *testing.T, p string) { setJournalGen(t, p+".journal", 99) }, "newer than its state file"},
@@ -118,7 +121,7 @@ func TestMissingCheckpointFiles(t *testing.T) {
 	os.Remove(r.cfg.StateFile + ".journal")
 	r.open()
 	r.e.mu.Lock()
-	n := len(r.e.led.m)
+	n := r.e.led.len()
 	r.e.mu.Unlock()
 	if n != 2 {
 		t.Fatalf("snapshot without journal: %d distinct rows known, want 2 (A, B twice)", n)
@@ -190,7 +193,7 @@ func BenchmarkSnapshot1M(b *testing.B) {
 		l.commit(rowMeta{hash: h, sec: uint32(1.7e9) + uint32(i), count: 1})
 	}
 	for b.Loop() {
-		if err := writeSnapshot(path, 1, stateMeta{ReportID: "r"}, l.durable, len(l.m)); err != nil {
+		if err := writeSnapshot(path, 1, stateMeta{ReportID: "r"}, l.durable, l.len()); err != nil {
 			b.Fatal(err)
 		}
 		n := 0
@@ -223,6 +226,17 @@ func cut(t *testing.T, path string, n int) {
 func setVersion(t *testing.T, path string, v uint32) {
 	b, _ := os.ReadFile(path)
 	binary.BigEndian.PutUint32(b[8:], v)
+	os.WriteFile(path, b, 0o600)
+}
+
+// setJournalVersion rewrites the journal header's version, with a valid CRC.
+func setJournalVersion(t *testing.T, path string, v uint16) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < journalHeader {
+		t.Fatalf("journal: %d bytes, %v", len(b), err)
+	}
+	binary.BigEndian.PutUint16(b[4:], v)
+	binary.BigEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
 	os.WriteFile(path, b, 0o600)
 }
 

@@ -130,7 +130,7 @@ func (e *Engine) load() error {
 			"report_id", e.cfg.ReportID, "bytes", dropped)
 	}
 	e.log.Info("in_digicert: checkpoint loaded", "report_id", e.cfg.ReportID, "state_file", e.cfg.StateFile,
-		"known_rows", len(e.led.m), "watermark", formatSec(e.led.wm), "last_run_id", e.meta.LastRunID, "mode", e.cfg.Mode)
+		"known_rows", e.led.len(), "watermark", formatSec(e.led.wm), "last_run_id", e.meta.LastRunID, "mode", e.cfg.Mode)
 	return nil
 }
 

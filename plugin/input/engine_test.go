@@ -343,11 +343,11 @@ func TestDedupWindowPrunes(t *testing.T) {
 	r.stop() // the final snapshot prunes with everything released
 	r.open()
 	r.e.mu.Lock()
-	known, wm := len(r.e.led.m), r.e.led.wm
+	known, wm := r.e.led.len(), r.e.led.wm
 	var oldest uint32 = 0xFFFFFFFF
-	for _, e := range r.e.led.m {
+	r.e.led.each(func(_ rowHash, e *entry, _ uint8) {
 		oldest = min(oldest, e.sec)
-	}
+	})
 	r.e.mu.Unlock()
 	if known >= len(r.recs) {
 		t.Fatalf("ledger keeps %d of %d rows: nothing pruned", known, len(r.recs))

@@ -11,7 +11,7 @@ import (
 
 // The journal (state_file + ".journal") is append-only between snapshots.
 //
-//	header: "DGCJ", u16 version (1), u16 zero, u64 snapshot generation,
+//	header: "DGCJ", u16 version (2; 1 had SHA-256 row hashes), u16 zero, u64 snapshot generation,
 //	        u32 CRC-32C of the 16 bytes before it
 //	frames: u32 payload length, u32 CRC-32C of the payload, payload
 //	payload: record type byte, then its data
@@ -22,7 +22,7 @@ import (
 
 const (
 	journalMagic   = "DGCJ"
-	journalVersion = 1
+	journalVersion = 2
 	journalHeader  = 20
 	frameHeader    = 8
 	maxFrame       = 1 << 30
@@ -75,7 +75,9 @@ func (j *journal) load(snapGen uint64, apply func(typ byte, data []byte) error) 
 	if string(h[:4]) != journalMagic || binary.BigEndian.Uint32(h[16:]) != crc32.Checksum(h[:16], castagnoli) {
 		return 0, fmt.Errorf("journal %s is %w (bad header): if the state file is intact, delete the journal to start from the last snapshot (rows released since may be sent again)", j.path, errCorrupt)
 	}
-	if v := binary.BigEndian.Uint16(h[4:]); v != journalVersion {
+	if v := binary.BigEndian.Uint16(h[4:]); v == 1 {
+		return 0, fmt.Errorf("journal %s has format version 1 and %s", j.path, oldHashFormat)
+	} else if v != journalVersion {
 		return 0, fmt.Errorf("journal %s has format version %d; this build reads version %d", j.path, v, journalVersion)
 	}
 	gen := binary.BigEndian.Uint64(h[8:])

@@ -339,7 +339,7 @@ func eventTime(tv []byte) (time.Time, error) {
 	if tv == nil {
 		return time.Time{}, digicert.ErrNoEventTime
 	}
-	return digicert.ParseEventTime(string(tv))
+	return digicert.ParseEventTimeBytes(tv)
 }
 
 func unixSec(t time.Time) uint32 {
