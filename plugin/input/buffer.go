@@ -112,7 +112,7 @@ func (b *buffer) newData() []byte {
 
 // keepSpare recycles d, keeping at most maxSpare buffers, the largest.
 func (b *buffer) keepSpare(d []byte) {
-	const maxSpare = 2
+	const maxSpare = 1
 	if len(b.spare) < maxSpare {
 		b.spare = append(b.spare, d)
 		return
@@ -138,7 +138,8 @@ func (b *buffer) take() ([]byte, uint64) {
 		// Fluent Bit copied the previous batch during its callback; reuse its
 		// memory. Blocks of every size are kept (a fast collector takes small
 		// blocks, and growing a fresh one each time allocated ~3× the data),
-		// but only two, the largest: more would only hold memory.
+		// but only one, the largest: the poller fills one block while Fluent
+		// Bit holds the other, so more would only hold memory.
 		b.keepSpare(b.lastOut)
 		b.lastOut = nil
 	}
