@@ -21,8 +21,8 @@
 //
 // A report run re-exports the report's whole date window, so consecutive runs
 // overlap, and rows have no id; identical events do occur. The engine
-// therefore identifies a row by content (SHA-256 of its msgpack body,
-// truncated to 128 bits) and counts occurrences: the c-th occurrence of a row
+// therefore identifies a row by content (a 128-bit hash of its msgpack body,
+// see hash.go) and counts occurrences: the c-th occurrence of a row
 // within a run is emitted only if more than c-1 occurrences were emitted
 // before. Rows older than the run's cutoff (watermark at the start of the
 // run minus dedup_window, never before start_time) are skipped without a
