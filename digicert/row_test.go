@@ -1,8 +1,10 @@
 package digicert
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"testing"
 	"time"
@@ -162,18 +164,30 @@ func TestParseEventTime(t *testing.T) {
 	}
 }
 
-func TestHasSpecialMatchesTable(t *testing.T) {
-	// Every byte value at every position of an otherwise plain word.
-	for pos := 0; pos < 8; pos++ {
-		for c := 0; c < 256; c++ {
-			w := []byte("abcdefgh")
-			w[pos] = byte(c)
-			x := uint64(0)
-			for i := 7; i >= 0; i-- {
-				x = x<<8 | uint64(w[i])
-			}
-			if got, want := hasSpecial(x), !strPlain[c]; got != want {
-				t.Fatalf("hasSpecial with byte 0x%02X at %d = %v, want %v", c, pos, got, want)
+func TestSpecialMaskMatchesTable(t *testing.T) {
+	// Every byte value at every position of a word that is otherwise plain,
+	// or has a second special byte after it: the lowest flagged byte must be
+	// exactly the first special one, since str jumps straight to it.
+	for _, fill := range []string{"abcdefgh", "abcdefg\x00"} {
+		for pos := 0; pos < 8; pos++ {
+			for c := 0; c < 256; c++ {
+				w := []byte(fill)
+				w[pos] = byte(c)
+				x := binary.LittleEndian.Uint64(w)
+				want := 8
+				for i, b := range w {
+					if !strPlain[b] {
+						want = i
+						break
+					}
+				}
+				got := 8
+				if m := specialMask(x); m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("specialMask(%q): first flagged byte %d, want %d", w, got, want)
+				}
 			}
 		}
 	}

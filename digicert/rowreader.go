@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -201,7 +202,17 @@ func (d *RowReader) ensure(n int) bool {
 }
 
 // peekNonWS skips whitespace and returns the next byte without consuming it.
+// Reports are usually compact, so the next byte is checked first in a body
+// small enough to inline.
 func (d *RowReader) peekNonWS() (byte, bool) {
+	if d.pos < len(d.buf) && d.buf[d.pos] > ' ' {
+		return d.buf[d.pos], true
+	}
+	return d.skipWS()
+}
+
+// skipWS is peekNonWS's loop over whitespace and buffer refills.
+func (d *RowReader) skipWS() (byte, bool) {
 	for {
 		for d.pos < len(d.buf) {
 			c := d.buf[d.pos]
@@ -341,14 +352,16 @@ const (
 	highs = 0x8080808080808080
 )
 
-// hasSpecial reports whether any of the 8 bytes in x needs attention in a
-// string: '"', '\\', a control byte or a non-ASCII byte. (Bit tricks from
-// "Bit Twiddling Hacks": haszero(v) = (v - 0x01…) & ^v & 0x80….)
-func hasSpecial(x uint64) bool {
+// specialMask flags, in their high bit, the bytes of x (8 bytes,
+// little-endian) that need attention in a string: '"', '\\', a control byte
+// or a non-ASCII byte. (Bit tricks from "Bit Twiddling Hacks": haszero(v) =
+// (v - 0x01…) & ^v & 0x80….) A borrow only runs upwards from a true match,
+// so the lowest flagged byte is always a real one; flags above it may not be.
+func specialMask(x uint64) uint64 {
 	q := x ^ (ones * '"')
 	b := x ^ (ones * '\\')
 	ctl := (x - ones*0x20) & ^x
-	return (x|ctl|(q-ones)&^q|(b-ones)&^b)&highs != 0
+	return (x | ctl | (q-ones)&^q | (b-ones)&^b) & highs
 }
 
 // str scans the rest of a string after its opening quote, validating escapes
@@ -356,7 +369,13 @@ func hasSpecial(x uint64) bool {
 func (d *RowReader) str() bool {
 	for {
 		buf, i := d.buf, d.pos
-		for i+8 <= len(buf) && !hasSpecial(binary.LittleEndian.Uint64(buf[i:])) {
+		for i+8 <= len(buf) {
+			if m := specialMask(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+				// Straight to the first special byte; the byte loop
+				// below then stops at once.
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
 			i += 8
 		}
 		for i < len(buf) && strPlain[buf[i]] {

@@ -231,6 +231,13 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 		return finishContainer(dst, start, 0, 0x80, 0xde), nil
 	}
 	for {
+		if top {
+			var done bool
+			if dst, count, done = e.compactMembers(dst, count); done {
+				e.depth--
+				return finishContainer(dst, start, count, 0x80, 0xde), nil
+			}
+		}
 		e.skipSpace()
 		if e.pos >= len(e.in) || e.in[e.pos] != '"' {
 			return dst, e.errorf("expected a string key")
@@ -289,6 +296,55 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 			return dst, e.errorf("expected ',' or '}' in an object")
 		}
 	}
+}
+
+// compactMembers is object's fast path for the usual top-level member: a
+// cached key, then directly ':', a string without escapes, and ',' or '}'.
+// It consumes such members from e.pos, starting at a key, and stops at the
+// first one that is anything else, leaving it to the general loop (which
+// gives the same bytes for these members, only slower). done means it
+// consumed the closing '}'.
+func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
+	in, pos := e.in, e.pos
+	for count < len(e.keys) {
+		k := &e.keys[count]
+		n := len(k.raw)
+		rest := in[pos:]
+		if len(rest) < n+2 || string(rest[:n]) != string(k.raw) || rest[n] != ':' || rest[n+1] != '"' {
+			e.pos = pos
+			return dst, count, false
+		}
+		rest = rest[n+2:]
+		// valueEnd, written out: it is too large to inline and this is
+		// the loop that runs for almost every member.
+		q := 0
+		if len(rest) < 8 {
+			q = stringEnd(rest)
+		} else if m := specialMask(binary.LittleEndian.Uint64(rest)); m != 0 {
+			q = bits.TrailingZeros64(m) >> 3
+		} else {
+			q = 8 + stringEnd(rest[8:])
+		}
+		if q+1 >= len(rest) || rest[q] != '"' || (rest[q+1] != ',' && rest[q+1] != '}') {
+			e.pos = pos
+			return dst, count, false
+		}
+		dst = append(dst, k.mp...)
+		dst = mpStrHeader(dst, q)
+		dst = append(dst, rest[:q]...)
+		if k.isTime && !e.haveTime {
+			e.timeVal = append(e.timeVal[:0], rest[:q]...)
+			e.haveTime = true
+		}
+		count++
+		pos += n + q + 4 // key, ':', both quotes of the value, separator
+		if rest[q+1] == '}' {
+			e.pos = pos
+			return dst, count, true
+		}
+	}
+	e.pos = pos
+	return dst, count, false
 }
 
 // cacheKey records the key at position i of the row (after a miss there):
@@ -373,18 +429,7 @@ func finishContainer(dst []byte, start, count int, fix, code16 byte) []byte {
 func (e *RowEncoder) str(dst []byte) ([]byte, error) {
 	e.pos++ // opening quote
 	rest := e.in[e.pos:]
-	var q int
-	if len(rest) >= 8 {
-		// The first word inline: most audit values are empty or short, and
-		// this spares them the call.
-		if m := specialMask(binary.LittleEndian.Uint64(rest)); m != 0 {
-			q = bits.TrailingZeros64(m) >> 3
-		} else {
-			q = 8 + stringEnd(rest[8:])
-		}
-	} else {
-		q = stringEnd(rest)
-	}
+	q := valueEnd(rest)
 	if q < len(rest) && rest[q] == '"' {
 		// Fast path: no escapes, the bytes are the value.
 		e.pos += q + 1
@@ -466,6 +511,18 @@ func (e *RowEncoder) strEscaped(dst, rest []byte) ([]byte, error) {
 	e.scratch = s
 	dst = mpStrHeader(dst, len(s))
 	return append(dst, s...), nil
+}
+
+// valueEnd is stringEnd with the first word tested before the loop: most
+// audit values are empty or short.
+func valueEnd(b []byte) int {
+	if len(b) >= 8 {
+		if m := specialMask(binary.LittleEndian.Uint64(b)); m != 0 {
+			return bits.TrailingZeros64(m) >> 3
+		}
+		return 8 + stringEnd(b[8:])
+	}
+	return stringEnd(b)
 }
 
 // stringEnd returns the index of the first '"' or '\\' in b, or len(b). It
