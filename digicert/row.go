@@ -1,13 +1,13 @@
 package digicert
 
 import (
-	"encoding/binary"
 	"errors"
-	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
 
 // Row is one report row: the raw bytes of its JSON object exactly as in the
@@ -94,20 +94,8 @@ func skipWS(b []byte, i int) int {
 func stringEnd(b []byte, i int) (int, bool) {
 	escaped := false
 	for {
-		// Skip 8 bytes at a time while none is '"' or '\\'. The lowest
-		// flagged byte of the haszero trick is exact, so it locates the
-		// first hit.
-		for i+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[i:])
-			q, e := x^(ones*'"'), x^(ones*'\\')
-			if m := ((q-ones)&^q | (e-ones)&^e) & highs; m != 0 {
-				i += bits.TrailingZeros64(m) / 8
-				break
-			}
-			i += 8
-		}
-		for i < len(b) && b[i] != '"' && b[i] != '\\' {
-			i++
+		if i < len(b) {
+			i += jsonbytes.IndexQuote(b[i:])
 		}
 		switch {
 		case i >= len(b):

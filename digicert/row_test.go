@@ -1,10 +1,8 @@
 package digicert
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strings"
 	"testing"
 	"time"
@@ -160,35 +158,6 @@ func TestParseEventTime(t *testing.T) {
 		}
 		if err != nil || got.Format(time.RFC3339Nano) != tt.want {
 			t.Errorf("ParseEventTime(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
-		}
-	}
-}
-
-func TestSpecialMaskMatchesTable(t *testing.T) {
-	// Every byte value at every position of a word that is otherwise plain,
-	// or has a second special byte after it: the lowest flagged byte must be
-	// exactly the first special one, since str jumps straight to it.
-	for _, fill := range []string{"abcdefgh", "abcdefg\x00"} {
-		for pos := 0; pos < 8; pos++ {
-			for c := 0; c < 256; c++ {
-				w := []byte(fill)
-				w[pos] = byte(c)
-				x := binary.LittleEndian.Uint64(w)
-				want := 8
-				for i, b := range w {
-					if !strPlain[b] {
-						want = i
-						break
-					}
-				}
-				got := 8
-				if m := specialMask(x); m != 0 {
-					got = bits.TrailingZeros64(m) >> 3
-				}
-				if got != want {
-					t.Fatalf("specialMask(%q): first flagged byte %d, want %d", w, got, want)
-				}
-			}
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
 
 // RowReader decodes a report body, a JSON array of objects, one row at a
@@ -338,39 +340,13 @@ func (d *RowReader) value(c byte) bool {
 	return false
 }
 
-// strPlain marks bytes that need no attention inside a string.
-var strPlain = func() (t [256]bool) {
-	for i := 0x20; i < 0x80; i++ {
-		t[i] = i != '"' && i != '\\'
-	}
-	return t
-}()
-
-// Constants for byte-parallel tests on 8 bytes held in a uint64.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// specialMask flags, in their high bit, the bytes of x (8 bytes,
-// little-endian) that need attention in a string: '"', '\\', a control byte
-// or a non-ASCII byte. (Bit tricks from "Bit Twiddling Hacks": haszero(v) =
-// (v - 0x01…) & ^v & 0x80….) A borrow only runs upwards from a true match,
-// so the lowest flagged byte is always a real one; flags above it may not be.
-func specialMask(x uint64) uint64 {
-	q := x ^ (ones * '"')
-	b := x ^ (ones * '\\')
-	ctl := (x - ones*0x20) & ^x
-	return (x | ctl | (q-ones)&^q | (b-ones)&^b) & highs
-}
-
 // str scans the rest of a string after its opening quote, validating escapes
 // and UTF-8.
 func (d *RowReader) str() bool {
 	for {
 		buf, i := d.buf, d.pos
 		for i+8 <= len(buf) {
-			if m := specialMask(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+			if m := jsonbytes.SpecialMask(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
 				// Straight to the first special byte; the byte loop
 				// below then stops at once.
 				i += bits.TrailingZeros64(m) >> 3
@@ -378,7 +354,7 @@ func (d *RowReader) str() bool {
 			}
 			i += 8
 		}
-		for i < len(buf) && strPlain[buf[i]] {
+		for i < len(buf) && jsonbytes.Plain[buf[i]] {
 			i++
 		}
 		d.pos = i

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
 
 // AppendJSON appends body as one compact JSON object, keeping keys and values
@@ -251,32 +253,6 @@ func appendString(dst []byte, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// plain marks the bytes copied unchanged inside a JSON string: printable
-// ASCII except '"' and '\\'. Other bytes are escaped or, from 0x80 up,
-// checked as UTF-8.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// SWAR constants: eight bytes are checked at once for anything not plain.
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// plain8 reports whether all eight bytes of x are plain (see plain).
-func plain8(x uint64) bool {
-	lt20 := (x - lsb*0x20) &^ x // high bit set where a byte is < 0x20 (or ≥ 0x80)
-	quote := x ^ (lsb * '"')
-	bslash := x ^ (lsb * '\\')
-	zq := (quote - lsb) &^ quote
-	zb := (bslash - lsb) &^ bslash
-	return (lt20|zq|zb|x)&msb == 0
-}
-
 // appendStringBytes writes p as a quoted JSON string. Only what JSON requires
 // is escaped ('"', '\\' and control characters); '<', '>', '&', '/', U+2028
 // and U+2029 are written as they are, so keys stay byte-identical. Invalid
@@ -285,12 +261,12 @@ func appendStringBytes(dst, p []byte) []byte {
 	dst = append(dst, '"')
 	start, i := 0, 0
 	for i < len(p) {
-		if i+8 <= len(p) && plain8(binary.LittleEndian.Uint64(p[i:])) {
+		if i+8 <= len(p) && jsonbytes.SpecialMask(binary.LittleEndian.Uint64(p[i:])) == 0 {
 			i += 8
 			continue
 		}
 		c := p[i]
-		if plain[c] {
+		if jsonbytes.Plain[c] {
 			i++
 			continue
 		}

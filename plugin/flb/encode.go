@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
 
 // This file writes Fluent Bit log records (the msgpack "v2" event form) from
@@ -319,11 +321,11 @@ func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
 		// the loop that runs for almost every member.
 		q := 0
 		if len(rest) < 8 {
-			q = stringEnd(rest)
-		} else if m := specialMask(binary.LittleEndian.Uint64(rest)); m != 0 {
+			q = jsonbytes.IndexQuote(rest)
+		} else if m := jsonbytes.QuoteMask(binary.LittleEndian.Uint64(rest)); m != 0 {
 			q = bits.TrailingZeros64(m) >> 3
 		} else {
-			q = 8 + stringEnd(rest[8:])
+			q = 8 + jsonbytes.IndexQuote(rest[8:])
 		}
 		if q+1 >= len(rest) || rest[q] != '"' || (rest[q+1] != ',' && rest[q+1] != '}') {
 			e.pos = pos
@@ -513,43 +515,16 @@ func (e *RowEncoder) strEscaped(dst, rest []byte) ([]byte, error) {
 	return append(dst, s...), nil
 }
 
-// valueEnd is stringEnd with the first word tested before the loop: most
+// valueEnd is jsonbytes.IndexQuote with the first word tested before the loop: most
 // audit values are empty or short.
 func valueEnd(b []byte) int {
 	if len(b) >= 8 {
-		if m := specialMask(binary.LittleEndian.Uint64(b)); m != 0 {
+		if m := jsonbytes.QuoteMask(binary.LittleEndian.Uint64(b)); m != 0 {
 			return bits.TrailingZeros64(m) >> 3
 		}
-		return 8 + stringEnd(b[8:])
+		return 8 + jsonbytes.IndexQuote(b[8:])
 	}
-	return stringEnd(b)
-}
-
-// stringEnd returns the index of the first '"' or '\\' in b, or len(b). It
-// tests 8 bytes per step (SWAR); audit values are too short for
-// bytes.IndexByte's setup to pay off, and a byte loop costs ~2 ns/byte.
-func stringEnd(b []byte) int {
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for ; i < len(b); i++ {
-		if b[i] == '"' || b[i] == '\\' {
-			return i
-		}
-	}
-	return i
-}
-
-// specialMask flags the bytes of x (8 bytes, little-endian) that are '"' or
-// '\\' in their high bit. A zero byte in x^'"…' or x^'\\…' is a match; the
-// lowest flagged byte is exact (a borrow only runs upwards from a match).
-func specialMask(x uint64) uint64 {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	q, bs := x^(lsb*'"'), x^(lsb*'\\')
-	return ((q - lsb) &^ q & msb) | ((bs - lsb) &^ bs & msb)
+	return jsonbytes.IndexQuote(b)
 }
 
 func hex4(b []byte) (rune, bool) {

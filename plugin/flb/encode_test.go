@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
 
 // This test file carries its own small msgpack reader, an oracle independent
@@ -524,7 +526,7 @@ func BenchmarkAppendBody(b *testing.B) {
 	}
 }
 
-// stringEnd must agree with a plain byte loop wherever the quote or
+// jsonbytes.IndexQuote must agree with a plain byte loop wherever the quote or
 // backslash sits relative to the 8-byte words it scans.
 func TestStringEnd(t *testing.T) {
 	for n := 0; n < 40; n++ {
@@ -538,7 +540,7 @@ func TestStringEnd(t *testing.T) {
 				if want < 0 {
 					want = n
 				}
-				if got := stringEnd(b); got != want {
+				if got := jsonbytes.IndexQuote(b); got != want {
 					t.Fatalf("len %d, %q at %d: got %d want %d", n, c, at, got, want)
 				}
 			}
@@ -546,7 +548,7 @@ func TestStringEnd(t *testing.T) {
 	}
 	// A '"' (0x22) after a "!" (0x21) or '#' (0x23) byte: borrow cases.
 	for _, s := range []string{`!!!!!!!"`, `########"`, "\x00\x00\x00\"", `abc\def"`} {
-		if got, want := stringEnd([]byte(s)), strings.IndexAny(s, "\"\\"); got != want {
+		if got, want := jsonbytes.IndexQuote([]byte(s)), strings.IndexAny(s, "\"\\"); got != want {
 			t.Errorf("%q: got %d want %d", s, got, want)
 		}
 	}
