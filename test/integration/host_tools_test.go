@@ -114,16 +114,20 @@ func dcHostBin(t testing.TB) string {
 }
 
 // dcPlugin is in_digicert.so, from $PLUGIN_DIR or built here.
-func dcPlugin(t testing.TB) string {
-	return dcArtifact(t, "in_digicert.so", func(dir, root string) (string, error) {
+func dcPlugin(t testing.TB) string { return builtPlugin(t, "in_digicert.so", "./plugin/in_digicert") }
+
+// builtPlugin returns the plugin so from $PLUGIN_DIR (make test builds it
+// there) or builds package pkg into it once per test run.
+func builtPlugin(t testing.TB, so, pkg string) string {
+	return dcArtifact(t, so, func(dir, root string) (string, error) {
 		if d := os.Getenv("PLUGIN_DIR"); d != "" {
-			p := filepath.Join(d, "in_digicert.so")
+			p := filepath.Join(d, so)
 			if _, err := os.Stat(p); err == nil {
 				return p, nil
 			}
 		}
-		out := filepath.Join(dir, "in_digicert.so")
-		return out, dcRun(root, []string{"CGO_ENABLED=1"}, "go", "build", "-buildmode=c-shared", "-o", out, "./plugin/in_digicert")
+		out := filepath.Join(dir, so)
+		return out, dcRun(root, []string{"CGO_ENABLED=1"}, "go", "build", "-buildmode=c-shared", "-o", out, pkg)
 	})
 }
 

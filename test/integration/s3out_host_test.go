@@ -18,16 +18,7 @@ import (
 
 // s3outPlugin is out_secops_s3.so, from $PLUGIN_DIR or built here.
 func s3outPlugin(t testing.TB) string {
-	return dcArtifact(t, "out_secops_s3.so", func(dir, root string) (string, error) {
-		if d := os.Getenv("PLUGIN_DIR"); d != "" {
-			p := filepath.Join(d, "out_secops_s3.so")
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
-			}
-		}
-		out := filepath.Join(dir, "out_secops_s3.so")
-		return out, dcRun(root, []string{"CGO_ENABLED=1"}, "go", "build", "-buildmode=c-shared", "-o", out, "./plugin/out_secops_s3")
-	})
+	return builtPlugin(t, "out_secops_s3.so", "./plugin/out_secops_s3")
 }
 
 // hostRun is one finished flbhost run: its events (stdout) and log (stderr).
