@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -29,8 +30,38 @@ func decodeBytes(r io.Reader) decodeOutcome {
 			out.err = err
 			return out
 		}
+		if err := checkMembers(row, d.Members()); err != nil {
+			out.err = err
+			return out
+		}
 		out.rows = append(out.rows, string(row))
 	}
+}
+
+// checkMembers compares the decoder's member offsets with the members the
+// row's own walker finds: same keys, values and escape flags, in order.
+func checkMembers(row Row, ms []Member) error {
+	i := 0
+	err := row.members(func(rawKey []byte, escaped bool, value []byte) error {
+		if i >= len(ms) {
+			return fmt.Errorf("members: only %d recorded, row has more", len(ms))
+		}
+		m := ms[i]
+		i++
+		if m.KeyStart > m.KeyEnd || m.KeyEnd > m.ValueStart || m.ValueStart > m.ValueEnd || int(m.ValueEnd) > len(row) {
+			return fmt.Errorf("member %d: offsets out of order or range: %+v", i, m)
+		}
+		strEscaped := value[0] == '"' && bytes.IndexByte(value, '\\') >= 0
+		if k, v := row[m.KeyStart:m.KeyEnd], row[m.ValueStart:m.ValueEnd]; !bytes.Equal(k, rawKey) || !bytes.Equal(v, value) ||
+			m.KeyEscaped != escaped || m.ValueEscaped != strEscaped {
+			return fmt.Errorf("member %d: recorded key %q value %q escaped %v/%v, want %q %q %v/%v", i, k, v, m.KeyEscaped, m.ValueEscaped, rawKey, value, escaped, strEscaped)
+		}
+		return nil
+	})
+	if err == nil && i != len(ms) {
+		err = fmt.Errorf("members: %d recorded, row has %d", len(ms), i)
+	}
+	return err
 }
 
 // FuzzRowReader checks the decoder against encoding/json: every row it

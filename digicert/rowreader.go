@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"unicode/utf8"
 
@@ -29,8 +30,10 @@ type RowReader struct {
 	base int64  // stream offset of buf[0]
 
 	row      []byte
-	rowStart int64 // stream offset of the current row
-	rows     int64 // rows returned so far
+	rowStart int64    // stream offset of the current row
+	members  []Member // top-level members of the current row
+	escaped  bool     // an escape was seen since last cleared
+	rows     int64    // rows returned so far
 	depth    int
 	state    uint8
 	err      error // sticky
@@ -67,12 +70,27 @@ func (d *RowReader) reset(r io.Reader, part int, member string) {
 }
 
 // SetMaxRowSize bounds the size of one row in bytes (default
-// DefaultMaxRowSize); a larger row is an error.
+// DefaultMaxRowSize); a larger row is an error. Members' offsets are 32-bit,
+// so the bound is at most 4 GiB - 1.
 func (d *RowReader) SetMaxRowSize(n int) {
 	if n > 0 {
-		d.maxRow = n
+		d.maxRow = min(n, math.MaxUint32)
 	}
 }
+
+// Member locates one top-level member of a row by byte offsets into the
+// Row: the key between its quotes and the value's JSON text (a string keeps
+// its quotes), with flags for backslash escapes in the key or a string value.
+type Member = jsonbytes.Member
+
+// Members returns where the top-level members of the row last returned by
+// Next are, in order; valid until the next call to Next. The decoder finds
+// them while validating the row, so a consumer can copy plain members
+// instead of scanning the row again.
+func (d *RowReader) Members() []Member { return d.members }
+
+// rel is the offset of the next unread byte within the current row.
+func (d *RowReader) rel() uint32 { return uint32(d.base + int64(d.pos) - d.rowStart) }
 
 // Offset is the stream offset of the next unread byte.
 func (d *RowReader) Offset() int64 { return d.base + int64(d.pos) }
@@ -90,7 +108,7 @@ func (d *RowReader) Next() (Row, error) {
 	if cap(d.row) > keepRowCap {
 		d.row = nil
 	}
-	d.row = d.row[:0]
+	d.row, d.members = d.row[:0], d.members[:0]
 	if d.state == stStart && !d.start() {
 		return nil, d.err
 	}
@@ -117,18 +135,25 @@ func (d *RowReader) Next() (Row, error) {
 	d.mark = d.pos
 	d.pos++
 	d.depth = 1
-	if !d.objectBody() {
+	if !d.objectBody(true) {
 		d.mark = -1
 		return nil, d.err
 	}
-	d.row = append(d.row, d.buf[d.mark:d.pos]...)
+	row := d.buf[d.mark:d.pos:d.pos]
+	if len(d.row) > 0 {
+		// The row spans buffer refills: its start was saved in d.row.
+		d.row = append(d.row, row...)
+		row = d.row
+	}
 	d.mark = -1
-	if len(d.row) > d.maxRow {
+	if len(row) > d.maxRow {
 		return nil, d.rowTooLarge()
 	}
 	d.rows++
 	d.state = stNext
-	return Row(d.row), nil
+	// Usually the row lies in the read buffer and is returned from there,
+	// uncopied: the buffer is not touched again before the next call.
+	return Row(row), nil
 }
 
 // start consumes an optional UTF-8 byte order mark and the opening '['.
@@ -229,8 +254,9 @@ func (d *RowReader) skipWS() (byte, bool) {
 	}
 }
 
-// objectBody scans the rest of an object after its '{'.
-func (d *RowReader) objectBody() bool {
+// objectBody scans the rest of an object after its '{'. For the row itself
+// (top) it records the members.
+func (d *RowReader) objectBody(top bool) bool {
 	c, ok := d.peekNonWS()
 	if !ok {
 		d.eofErr("an object")
@@ -241,6 +267,18 @@ func (d *RowReader) objectBody() bool {
 		return true
 	}
 	for {
+		var m Member
+		if top {
+			if d.compactMembers() {
+				return true
+			}
+			if c, ok = d.peekNonWS(); !ok {
+				d.eofErr("an object")
+				return false
+			}
+			m.KeyStart = d.rel() + 1
+			d.escaped = false
+		}
 		if c != '"' {
 			d.failf("expected a string key, found %s", describe(c))
 			return false
@@ -248,6 +286,9 @@ func (d *RowReader) objectBody() bool {
 		d.pos++
 		if !d.str() {
 			return false
+		}
+		if top {
+			m.KeyEnd, m.KeyEscaped = d.rel()-1, d.escaped
 		}
 		if c, ok = d.peekNonWS(); !ok || c != ':' {
 			d.expected("':' after a key", c, ok)
@@ -258,8 +299,16 @@ func (d *RowReader) objectBody() bool {
 			d.eofErr("a value")
 			return false
 		}
+		if top {
+			m.ValueStart = d.rel()
+			d.escaped = false
+		}
 		if !d.value(c) {
 			return false
+		}
+		if top {
+			m.ValueEnd, m.ValueEscaped = d.rel(), c == '"' && d.escaped
+			d.members = append(d.members, m)
 		}
 		if c, ok = d.peekNonWS(); !ok || (c != ',' && c != '}') {
 			d.expected("',' or '}' in an object", c, ok)
@@ -274,6 +323,59 @@ func (d *RowReader) objectBody() bool {
 			return false
 		}
 	}
+}
+
+// compactMembers is objectBody's fast path for the usual member of a row,
+// "key":"value" directly followed by ',' or '}', both strings printable
+// ASCII without escapes, all in the read buffer: it checks and records such
+// members straight from the buffer, and stops at the first member that is
+// anything else (whitespace, another value type, an escape, UTF-8, the end of
+// the buffer), leaving it at d.pos for the general loop, which accepts the
+// same members, only slower. done means it consumed the closing '}'.
+func (d *RowReader) compactMembers() (done bool) {
+	buf, pos := d.buf, d.pos
+	off := uint32(d.base - d.rowStart) // a row offset is off + buffer index
+	for pos < len(buf) && buf[pos] == '"' {
+		ke := plainEnd(buf, pos+1)
+		if ke < 0 || ke+2 >= len(buf) || buf[ke+1] != ':' || buf[ke+2] != '"' {
+			break
+		}
+		ve := plainEnd(buf, ke+3)
+		if ve < 0 || ve+1 >= len(buf) || (buf[ve+1] != ',' && buf[ve+1] != '}') {
+			break
+		}
+		d.members = append(d.members, Member{KeyStart: off + uint32(pos+1), KeyEnd: off + uint32(ke),
+			ValueStart: off + uint32(ke+2), ValueEnd: off + uint32(ve+1)})
+		pos = ve + 2
+		if buf[ve+1] == '}' {
+			d.pos = pos
+			return true
+		}
+	}
+	d.pos = pos
+	return false
+}
+
+// plainEnd returns the index of the quote that closes a string whose body
+// starts at buf[i], if every byte before it is plain (jsonbytes.Plain); -1
+// if another byte comes first or the buffer ends.
+func plainEnd(buf []byte, i int) int {
+	for i+8 <= len(buf) {
+		if m := jsonbytes.SpecialMask(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+			if i += bits.TrailingZeros64(m) >> 3; buf[i] == '"' {
+				return i
+			}
+			return -1
+		}
+		i += 8
+	}
+	for i < len(buf) && jsonbytes.Plain[buf[i]] {
+		i++
+	}
+	if i < len(buf) && buf[i] == '"' {
+		return i
+	}
+	return -1
 }
 
 // arrayBody scans the rest of an array after its '['.
@@ -321,7 +423,7 @@ func (d *RowReader) value(c byte) bool {
 		d.pos++
 		var ok bool
 		if c == '{' {
-			ok = d.objectBody()
+			ok = d.objectBody(false)
 		} else {
 			ok = d.arrayBody()
 		}
@@ -394,6 +496,7 @@ func (d *RowReader) escape() bool {
 		d.eofErr("a string escape")
 		return false
 	}
+	d.escaped = true
 	switch d.buf[d.pos+1] {
 	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 		d.pos += 2

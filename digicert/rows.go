@@ -150,6 +150,10 @@ func (r *Rows) startMember() bool {
 // Row returns the current row; it is valid until the next call to Next.
 func (r *Rows) Row() Row { return r.row }
 
+// Members returns where the current row's top-level members are (see
+// RowReader.Members); valid until the next call to Next.
+func (r *Rows) Members() []Member { return r.dec.Members() }
+
 // Err returns the error that ended the iteration, if any: a *DecodeError
 // for malformed content, else a download or context error.
 func (r *Rows) Err() error { return r.err }

@@ -58,3 +58,16 @@ func IndexQuote(b []byte) int {
 	}
 	return i
 }
+
+// Member locates one member of a JSON object by byte offsets into the
+// object's text: the key between its quotes, and the value's JSON text (a
+// string value keeps its quotes). A decoder that has validated the object
+// records them so that an encoder can copy plain members instead of
+// scanning them again. The escaped flags say whether the key, or a string
+// value, contains a backslash escape.
+type Member struct {
+	KeyStart, KeyEnd     uint32
+	ValueStart, ValueEnd uint32
+	KeyEscaped           bool
+	ValueEscaped         bool
+}

@@ -162,6 +162,70 @@ func (e *RowEncoder) AppendBody(dst, row []byte) ([]byte, []byte, error) {
 	return out, e.timeVal, nil
 }
 
+// AppendMembers is AppendBody for a row whose top-level members a validating
+// decoder has already located (digicert's RowReader.Members): a member with
+// an unescaped key and an unescaped string value, nearly every member of an
+// audit row, is copied without being scanned again. Members must describe
+// row; offsets that do not fit it make AppendMembers fall back to AppendBody.
+// The result is AppendBody's, byte for byte.
+func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member) ([]byte, []byte, error) {
+	if len(members) == 0 || len(row) > math.MaxUint32 {
+		return e.AppendBody(dst, row)
+	}
+	n := len(dst)
+	e.timeVal, e.haveTime = e.timeVal[:0], false
+	if e.keysFor != e.TimeKey {
+		e.keys, e.keyArena, e.keysFor = e.keys[:0], e.keyArena[:0], e.TimeKey
+	}
+	dst = mpMapHeader(dst, len(members))
+	end := uint32(len(row))
+	for i := range members {
+		m := &members[i]
+		if m.KeyStart == 0 || m.KeyStart > m.KeyEnd || m.KeyEnd >= m.ValueStart || m.ValueStart >= m.ValueEnd || m.ValueEnd > end {
+			return e.AppendBody(dst[:n], row)
+		}
+		rawKey := row[m.KeyStart-1 : m.KeyEnd+1] // with its quotes, as cached
+		isTime := false
+		if i < len(e.keys) && string(e.keys[i].raw) == string(rawKey) {
+			dst = append(dst, e.keys[i].mp...)
+			isTime = e.keys[i].isTime
+		} else {
+			keyStart := len(dst)
+			e.in, e.pos = row, int(m.KeyStart-1)
+			var err error
+			if dst, err = e.str(dst); err != nil || e.pos != int(m.KeyEnd+1) {
+				e.in = nil
+				return e.AppendBody(dst[:n], row)
+			}
+			if e.TimeKey != "" {
+				isTime = string(strPayload(dst[keyStart:])) == e.TimeKey
+			}
+			e.cacheKey(i, rawKey, dst[keyStart:], isTime)
+		}
+		valStart := len(dst)
+		if v := row[m.ValueStart:m.ValueEnd]; v[0] == '"' && !m.ValueEscaped && len(v) >= 2 {
+			dst = mpStrHeader(dst, len(v)-2)
+			dst = append(dst, v[1:len(v)-1]...)
+		} else {
+			e.in, e.pos, e.depth = row, int(m.ValueStart), 1
+			var err error
+			if dst, err = e.value(dst); err != nil || e.pos != int(m.ValueEnd) {
+				e.in = nil
+				return e.AppendBody(dst[:n], row)
+			}
+		}
+		if isTime && !e.haveTime && isStr(dst[valStart]) {
+			e.timeVal = append(e.timeVal[:0], strPayload(dst[valStart:])...)
+			e.haveTime = true
+		}
+	}
+	e.in = nil
+	if !e.haveTime {
+		return dst, nil, nil
+	}
+	return dst, e.timeVal, nil
+}
+
 func (e *RowEncoder) errorf(format string, args ...any) error {
 	return &SyntaxError{Offset: e.pos, Msg: fmt.Sprintf(format, args...)}
 }

@@ -19,6 +19,7 @@ type source interface {
 type rowIterator interface {
 	Next() bool
 	Row() digicert.Row
+	Members() []digicert.Member // where Row's members are; nil if unknown
 	Err() error
 	Part() int
 	Close() error
