@@ -27,17 +27,17 @@ func (e *scriptedEngine) hit(op string) {
 	}
 }
 
-func (e *scriptedEngine) Collect() ([]byte, uint64) {
+func (e *scriptedEngine) Collect(alloc func(n int) []byte) (int, uint64) {
 	e.hit("collect")
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.paused || len(e.out) == 0 {
-		return nil, 0
+		return 0, 0
 	}
 	b := e.out[0]
 	e.out = e.out[1:]
 	e.batch++
-	return b, e.batch
+	return copy(alloc(len(b)), b), e.batch
 }
 
 func (e *scriptedEngine) Release(b uint64) {
@@ -124,9 +124,9 @@ func deep(n int) byte {
 
 type growingEngine struct{ scriptedEngine }
 
-func (g *growingEngine) Collect() ([]byte, uint64) {
+func (g *growingEngine) Collect(alloc func(n int) []byte) (int, uint64) {
 	deep(512)
-	return g.scriptedEngine.Collect()
+	return g.scriptedEngine.Collect(alloc)
 }
 
 func (g *growingEngine) Release(b uint64) {

@@ -150,13 +150,23 @@ func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr)
 			ret = C.FLB_OK
 			return
 		}
-		b, batch := inst.eng.Collect()
-		if len(b) > 0 {
+		// The engine copies the batch straight into C memory for Fluent Bit.
+		var buf unsafe.Pointer
+		handed := false
+		defer func() {
+			if buf != nil && !handed {
+				C.free(buf) // allocated, but the engine handed nothing out
+			}
+		}()
+		n, batch := inst.eng.Collect(func(n int) []byte {
 			// cgo's C.malloc aborts the process rather than return NULL.
-			buf := C.malloc(C.size_t(len(b)))
-			C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
+			buf = C.malloc(C.size_t(max(n, 1)))
+			return unsafe.Slice((*byte)(buf), n)
+		})
+		if n > 0 && buf != nil {
 			instances.handOut(uintptr(buf), inst.id, batch)
-			*data, *size = buf, uintptr(len(b))
+			*data, *size = buf, uintptr(n)
+			handed = true
 		}
 		ret = C.FLB_OK
 	})

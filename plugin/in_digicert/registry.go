@@ -9,7 +9,7 @@ import (
 // engine is what the cgo layer needs from *input.Engine (an interface so the
 // bookkeeping below is testable without Fluent Bit or the network).
 type engine interface {
-	Collect() (data []byte, batch uint64)
+	Collect(alloc func(n int) []byte) (n int, batch uint64)
 	Release(batch uint64)
 	Pause()
 	Resume()

@@ -7,11 +7,11 @@ import (
 
 type fakeEngine struct{ paused, stopped bool }
 
-func (f *fakeEngine) Collect() ([]byte, uint64) { return nil, 0 }
-func (f *fakeEngine) Release(uint64)            {}
-func (f *fakeEngine) Pause()                    { f.paused = true }
-func (f *fakeEngine) Resume()                   { f.paused = false }
-func (f *fakeEngine) Stop(time.Duration) error  { f.stopped = true; return nil }
+func (f *fakeEngine) Collect(func(int) []byte) (int, uint64) { return 0, 0 }
+func (f *fakeEngine) Release(uint64)                         {}
+func (f *fakeEngine) Pause()                                 { f.paused = true }
+func (f *fakeEngine) Resume()                                { f.paused = false }
+func (f *fakeEngine) Stop(time.Duration) error               { f.stopped = true; return nil }
 func ids(list []*instance) (out []uintptr) {
 	for _, i := range list {
 		out = append(out, i.id)

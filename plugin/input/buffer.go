@@ -8,14 +8,21 @@ import (
 // errBufferClosed is returned to a poller blocked on a full buffer at Stop.
 var errBufferClosed = errors.New("input is stopping")
 
-// block is a run of encoded records handed to Fluent Bit as one batch. The
-// poller fills the newest block until the next record would push it past
-// maxBytesPerCollect, so Collect can hand a whole block over without copying.
+// block is a run of encoded records handed to Fluent Bit as one batch: at
+// most maxBytesPerCollect bytes (a single larger record goes alone). Its bytes
+// live in fixed-size chunks that are recycled as soon as a batch is copied
+// out, so a backfill reuses the same memory instead of allocating, zeroing
+// and growing a batch-sized buffer for every batch.
 type block struct {
-	data     []byte
+	chunks   [][]byte
+	size     int
 	metas    []rowMeta
 	firstSeq uint64
 }
+
+// chunkSize is the unit of buffer memory. Records do not straddle chunks; a
+// record larger than a chunk gets a chunk of its own size (not recycled).
+const chunkSize = 256 << 10
 
 // batch is a block handed to Fluent Bit and not yet committed.
 type batch struct {
@@ -39,11 +46,11 @@ type buffer struct {
 	nextSeq    uint64
 	closed     bool
 	paused     bool
+	idling     bool // no run is being read: keep no spare chunks
 
 	nextBatch   uint64
 	outstanding []*batch // handed out, waiting for Release, oldest first
-	lastOut     []byte   // data of the last batch handed out; recycled at the next Collect
-	spare       [][]byte // recycled block buffers
+	free        [][]byte // recycled chunks
 }
 
 func newBuffer(limit, perCollect int) *buffer {
@@ -67,95 +74,99 @@ func (b *buffer) add(rec []byte, m rowMeta) (uint64, error) {
 	var tail *block
 	if n := len(b.blocks); n > 0 {
 		tail = b.blocks[n-1]
-		if len(tail.data) > 0 && len(tail.data)+len(rec) > b.perCollect {
+		if tail.size > 0 && tail.size+len(rec) > b.perCollect {
 			tail = nil
 		}
 	}
 	if tail == nil {
-		tail = &block{data: b.newData(), firstSeq: b.nextSeq}
+		tail = &block{firstSeq: b.nextSeq}
 		b.blocks = append(b.blocks, tail)
 	}
-	if cap(tail.data)-len(tail.data) < len(rec) {
-		// Grow 4× at a time, up to the per-collect size: plain append
-		// doubling would copy a backfill's 32 MB batches many times over.
-		nd := make([]byte, len(tail.data), max(min(4*cap(tail.data), b.perCollect), len(tail.data)+len(rec)))
-		copy(nd, tail.data)
-		tail.data = nd
+	if n := len(tail.chunks); n > 0 && cap(tail.chunks[n-1])-len(tail.chunks[n-1]) >= len(rec) {
+		tail.chunks[n-1] = append(tail.chunks[n-1], rec...)
+	} else {
+		tail.chunks = append(tail.chunks, append(b.newChunk(len(rec)), rec...))
 	}
-	tail.data = append(tail.data, rec...)
+	tail.size += len(rec)
 	tail.metas = append(tail.metas, m)
 	b.bytes += len(rec)
+	b.idling = false
 	seq := b.nextSeq
 	b.nextSeq++
 	return seq, nil
 }
 
-// newData returns an empty block buffer, recycled when possible. Fresh ones
-// start small so an hourly run of a few rows does not allocate a full
-// per-collect buffer; append grows them during a backfill.
-func (b *buffer) newData() []byte {
-	if n := len(b.spare); n > 0 {
-		big := 0
-		for i := range b.spare {
-			if cap(b.spare[i]) > cap(b.spare[big]) {
-				big = i
-			}
-		}
-		d := b.spare[big]
-		b.spare[big] = b.spare[n-1]
-		b.spare[n-1] = nil
-		b.spare = b.spare[:n-1]
-		return d[:0]
+// newChunk returns an empty chunk for a record of n bytes, recycled when
+// possible.
+func (b *buffer) newChunk(n int) []byte {
+	if k := len(b.free); k > 0 && n <= chunkSize {
+		c := b.free[k-1]
+		b.free[k-1] = nil
+		b.free = b.free[:k-1]
+		return c[:0]
 	}
-	return make([]byte, 0, min(b.perCollect, 64<<10))
+	return make([]byte, 0, max(n, chunkSize))
 }
 
-// keepSpare recycles d, keeping at most maxSpare buffers, the largest.
-func (b *buffer) keepSpare(d []byte) {
-	const maxSpare = 1
-	if len(b.spare) < maxSpare {
-		b.spare = append(b.spare, d)
-		return
-	}
-	small := 0
-	for i := range b.spare {
-		if cap(b.spare[i]) < cap(b.spare[small]) {
-			small = i
+// recycle keeps a block's chunks for reuse: while a run is being read, up to
+// the buffer's worth, which is all the poller can fill before the next
+// Collect. An idle input keeps none.
+func (b *buffer) recycle(chunks [][]byte) {
+	for i, c := range chunks {
+		if !b.idling && cap(c) == chunkSize && len(b.free)*chunkSize < b.limit {
+			b.free = append(b.free, c)
 		}
-	}
-	if cap(d) > cap(b.spare[small]) {
-		b.spare[small] = d
+		chunks[i] = nil
 	}
 }
 
-// take hands the oldest block out as a batch: the data for Fluent Bit (valid
-// until the next take) and its batch id. It returns nil, 0 when there is
-// nothing to hand out, when paused, or after close.
-func (b *buffer) take() ([]byte, uint64) {
+// take hands the oldest block out as a batch: it asks alloc for memory of
+// the batch's size (Fluent Bit's: the cgo layer allocates it in C), copies
+// the records into it, and returns the size and the batch id. It returns
+// 0, 0 when there is nothing to hand out, when paused, after close, or when
+// alloc returns less than asked (the block then stays queued, and what alloc
+// returned is the caller's to free).
+func (b *buffer) take(alloc func(n int) []byte) (int, uint64) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.lastOut != nil {
-		// Fluent Bit copied the previous batch during its callback; reuse its
-		// memory. Blocks of every size are kept (a fast collector takes small
-		// blocks, and growing a fresh one each time allocated ~3× the data),
-		// but only one, the largest: the poller fills one block while Fluent
-		// Bit holds the other, so more would only hold memory.
-		b.keepSpare(b.lastOut)
-		b.lastOut = nil
-	}
 	if b.closed || b.paused || len(b.blocks) == 0 {
-		return nil, 0
+		b.mu.Unlock()
+		return 0, 0
 	}
+	// Taken off the queue first, so the poller starts a new block instead
+	// of appending to this one while it is copied without the lock held.
 	blk := b.blocks[0]
 	b.blocks[0] = nil
 	b.blocks = b.blocks[1:]
-	b.bytes -= len(blk.data)
+	b.mu.Unlock()
+
+	dst := alloc(blk.size)
+	ok := len(dst) >= blk.size
+	if ok {
+		n := 0
+		for _, c := range blk.chunks {
+			n += copy(dst[n:], c)
+		}
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !ok {
+		if !b.closed {
+			b.blocks = append([]*block{blk}, b.blocks...)
+		}
+		return 0, 0
+	}
+	// Handed out even if Stop closed the buffer meanwhile: the rows are in
+	// Fluent Bit's memory now, and Stop waits for their Release.
+	if !b.closed {
+		b.bytes -= blk.size
+	}
 	b.space.Broadcast()
 	bt := &batch{id: b.nextBatch, metas: blk.metas, endSeq: blk.firstSeq + uint64(len(blk.metas))}
 	b.nextBatch++
 	b.outstanding = append(b.outstanding, bt)
-	b.lastOut = blk.data
-	return blk.data, bt.id
+	b.recycle(blk.chunks)
+	return blk.size, bt.id
 }
 
 // release marks a batch as in Fluent Bit and returns the rows that became
@@ -202,7 +213,7 @@ func (b *buffer) setPaused(p bool) {
 // idle drops recycled buffers so an idle input holds no backfill-sized memory.
 func (b *buffer) idle() {
 	b.mu.Lock()
-	b.spare = nil
+	b.free, b.idling = nil, true
 	b.mu.Unlock()
 }
 

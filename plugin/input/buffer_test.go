@@ -20,7 +20,7 @@ func TestBufferBatchCap(t *testing.T) {
 	}
 	var got [][]byte
 	for {
-		data, id := b.take()
+		data, id := takeCopy(b)
 		if id == 0 {
 			break
 		}
@@ -55,8 +55,8 @@ func TestBufferCommitsInOrder(t *testing.T) {
 	for i := range 3 {
 		b.add(rec(10, 'x'), rowMeta{count: uint32(i + 1)})
 	}
-	_, id1 := b.take()
-	_, id2 := b.take()
+	_, id1 := takeCopy(b)
+	_, id2 := takeCopy(b)
 	if rows, seq := b.release(id2); rows != nil || seq != 0 {
 		t.Fatalf("out-of-order release committed %v up to %d", rows, seq)
 	}
@@ -70,7 +70,7 @@ func TestBufferCommitsInOrder(t *testing.T) {
 	if _, u := b.stats(); u != 0 {
 		t.Fatalf("%d rows still unreleased", u)
 	}
-	_, id3 := b.take()
+	_, id3 := takeCopy(b)
 	if _, u := b.stats(); u != 1 {
 		t.Fatalf("%d rows unreleased, want 1", u)
 	}
@@ -98,7 +98,7 @@ func TestBufferBlocksWhenFull(t *testing.T) {
 	}
 	// Wait until the producer is parked on the condition.
 	waitParked(t, b)
-	if data, _ := b.take(); len(data) != 50 {
+	if data, _ := takeCopy(b); len(data) != 50 {
 		t.Fatalf("took %d bytes", len(data))
 	}
 	if err := <-added; err != nil {
@@ -114,7 +114,7 @@ func TestBufferBlocksWhenFull(t *testing.T) {
 	if err := <-added; err != errBufferClosed {
 		t.Fatalf("blocked add after close: %v", err)
 	}
-	if data, id := b.take(); data != nil || id != 0 {
+	if data, id := takeCopy(b); data != nil || id != 0 {
 		t.Fatal("take after close handed out data")
 	}
 }
@@ -139,11 +139,80 @@ func TestBufferPause(t *testing.T) {
 	b := newBuffer(1000, 100)
 	b.add(rec(10, 'x'), rowMeta{})
 	b.setPaused(true)
-	if data, id := b.take(); data != nil || id != 0 {
+	if data, id := takeCopy(b); data != nil || id != 0 {
 		t.Fatal("take while paused handed out data")
 	}
 	b.setPaused(false)
-	if data, id := b.take(); len(data) != 10 || id == 0 {
+	if data, id := takeCopy(b); len(data) != 10 || id == 0 {
 		t.Fatal("take after resume handed out nothing")
+	}
+}
+
+// takeCopy is take into fresh memory; nil, 0 when nothing was taken.
+func takeCopy(b *buffer) ([]byte, uint64) {
+	var data []byte
+	n, id := b.take(func(n int) []byte { data = make([]byte, n); return data })
+	if id == 0 {
+		return nil, 0
+	}
+	return data[:n], id
+}
+
+// collect is Collect into fresh memory, as Fluent Bit's C memory would be.
+func collect(e *Engine) ([]byte, uint64) { return takeCopy(e.buf) }
+
+// A batch spans many chunks, and chunks are reused once a batch is copied
+// out: the bytes handed over are exactly the records added, in order.
+func TestBufferChunksRecycled(t *testing.T) {
+	const per = 3 * chunkSize
+	b := newBuffer(2*per, per)
+	var want, got []byte
+	next := byte(0)
+	for round := 0; round < 4; round++ {
+		for b.bytes < per {
+			r := rec(1000+int(next)*7, next)
+			next++
+			want = append(want, r...)
+			if _, err := b.add(r, rowMeta{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for {
+			data, id := takeCopy(b)
+			if id == 0 {
+				break
+			}
+			got = append(got, data...)
+			b.release(id)
+		}
+		if round > 0 && len(b.free) == 0 {
+			t.Fatalf("round %d: no chunk recycled", round)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("handed over %d bytes, want %d (or different content)", len(got), len(want))
+	}
+	// The run ends (idle) with its last rows still queued: once they are
+	// taken, the input holds no chunk.
+	b.add(rec(10, 'z'), rowMeta{})
+	b.idle()
+	if len(b.free) != 0 {
+		t.Fatalf("idle buffer keeps %d spare chunks", len(b.free))
+	}
+	if _, id := takeCopy(b); id == 0 || len(b.free) != 0 {
+		t.Fatalf("idle buffer kept %d chunks of its last batch", len(b.free))
+	}
+}
+
+// An alloc that returns less memory than asked hands nothing out; the block
+// stays queued and goes out whole at the next take.
+func TestBufferShortAlloc(t *testing.T) {
+	b := newBuffer(1<<20, 1<<10)
+	b.add(rec(100, 'a'), rowMeta{})
+	if n, id := b.take(func(n int) []byte { return make([]byte, n-1) }); n != 0 || id != 0 {
+		t.Fatalf("short alloc: took %d bytes as batch %d", n, id)
+	}
+	if data, id := takeCopy(b); id == 0 || !bytes.Equal(data, rec(100, 'a')) {
+		t.Fatalf("after a short alloc: %d bytes, batch %d", len(data), id)
 	}
 }

@@ -6,13 +6,13 @@
 //	cfg, err := input.LoadConfig(getter) // every key validated; errors name the key
 //	e, err := input.New(cfg, logger)     // loads the checkpoint; no network
 //	e.Start()                            // background poller
-//	data, batch := e.Collect()           // 1-s callback: ≤ max_bytes_per_collect, never blocks
+//	n, batch := e.Collect(alloc)         // 1-s callback: ≤ max_bytes_per_collect into alloc(n), never blocks
 //	e.Release(batch)                     // cleanup callback: the batch is in Fluent Bit
 //	e.Pause(); e.Resume()                // backpressure
 //	err = e.Stop(timeout)                // cancel, wait, save the checkpoint
 //
-// Collect's data is valid until the next Collect call: copy it (into C
-// memory) before returning from the callback. Two details beyond the contract:
+// Collect copies the batch into the memory alloc returns (C memory, from the
+// cgo layer), so the records are copied once. Two details beyond the contract:
 // Config.APIKey has type Secret (a string that prints as [REDACTED]), and
 // flb.AppendRecord takes the row as []byte, which a digicert.Row converts to
 // implicitly.

@@ -176,13 +176,15 @@ func (e *Engine) Start() {
 }
 
 // Collect hands the next batch of msgpack records to Fluent Bit: at most
-// max_bytes_per_collect bytes (a single larger record goes alone). It never
-// blocks on the network and returns nil, 0 when there is nothing to send,
-// while paused, or after Stop. The data stays valid until the next Collect
-// call; the caller copies it (into C memory) and calls Release(batch) once
-// Fluent Bit has taken it (the cleanup callback).
-func (e *Engine) Collect() (data []byte, batch uint64) {
-	return e.buf.take()
+// max_bytes_per_collect bytes (a single larger record goes alone). It asks
+// alloc for n bytes, copies the records there, and returns n and the batch
+// id; alloc provides the memory Fluent Bit will own (the cgo layer returns
+// C.malloc'd memory), so the records are copied once. It never blocks on
+// the network and returns 0, 0 when there is nothing to send, while paused,
+// or after Stop. The caller calls Release(batch) once Fluent Bit has taken
+// the data (the cleanup callback).
+func (e *Engine) Collect(alloc func(n int) []byte) (n int, batch uint64) {
+	return e.buf.take(alloc)
 }
 
 // Release records that batch is in Fluent Bit: its rows are journaled (and

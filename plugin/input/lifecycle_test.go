@@ -72,7 +72,7 @@ func TestStartLoopStop(t *testing.T) {
 	}
 	// Rows still queued at Stop are not lost: they ship after a restart.
 	e := r.e
-	if data, id := e.Collect(); data != nil || id != 0 {
+	if data, id := collect(e); data != nil || id != 0 {
 		t.Fatal("Collect after Stop handed out data")
 	}
 	e.Release(12345)

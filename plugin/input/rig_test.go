@@ -206,7 +206,7 @@ func (r *rig) poll() time.Duration {
 // number of records.
 func (r *rig) collect() int {
 	r.t.Helper()
-	data, id := r.e.Collect()
+	data, id := collect(r.e)
 	if id == 0 {
 		if data != nil {
 			r.t.Fatal("data without a batch id")
