@@ -326,26 +326,26 @@ func (d *RowReader) objectBody(top bool) bool {
 }
 
 // compactMembers is objectBody's fast path for the usual member of a row,
-// "key":"value" directly followed by ',' or '}', both strings printable
-// ASCII without escapes, all in the read buffer: it checks and records such
-// members straight from the buffer, and stops at the first member that is
-// anything else (whitespace, another value type, an escape, UTF-8, the end of
-// the buffer), leaving it at d.pos for the general loop, which accepts the
-// same members, only slower. done means it consumed the closing '}'.
+// "key":"value" directly followed by ',' or '}', all in the read buffer: it
+// checks and records such members straight from the buffer, and stops at the
+// first member that is anything else (whitespace, another value type, a
+// string it cannot finish in the buffer or that is malformed), leaving it at
+// d.pos for the general loop, which accepts the same members, only slower,
+// and words the errors. done means it consumed the closing '}'.
 func (d *RowReader) compactMembers() (done bool) {
 	buf, pos := d.buf, d.pos
 	off := uint32(d.base - d.rowStart) // a row offset is off + buffer index
 	for pos < len(buf) && buf[pos] == '"' {
-		ke := plainEnd(buf, pos+1)
+		ke, kesc := scanString(buf, pos+1)
 		if ke < 0 || ke+2 >= len(buf) || buf[ke+1] != ':' || buf[ke+2] != '"' {
 			break
 		}
-		ve := plainEnd(buf, ke+3)
+		ve, vesc := scanString(buf, ke+3)
 		if ve < 0 || ve+1 >= len(buf) || (buf[ve+1] != ',' && buf[ve+1] != '}') {
 			break
 		}
 		d.members = append(d.members, Member{KeyStart: off + uint32(pos+1), KeyEnd: off + uint32(ke),
-			ValueStart: off + uint32(ke+2), ValueEnd: off + uint32(ve+1)})
+			ValueStart: off + uint32(ke+2), ValueEnd: off + uint32(ve+1), KeyEscaped: kesc, ValueEscaped: vesc})
 		pos = ve + 2
 		if buf[ve+1] == '}' {
 			d.pos = pos
@@ -356,26 +356,60 @@ func (d *RowReader) compactMembers() (done bool) {
 	return false
 }
 
-// plainEnd returns the index of the quote that closes a string whose body
-// starts at buf[i], if every byte before it is plain (jsonbytes.Plain); -1
-// if another byte comes first or the buffer ends.
-func plainEnd(buf []byte, i int) int {
-	for i+8 <= len(buf) {
-		if m := jsonbytes.SpecialMask(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
-			if i += bits.TrailingZeros64(m) >> 3; buf[i] == '"' {
-				return i
+// scanString returns the index of the quote that closes a string whose body
+// starts at buf[i], and whether the body has escapes, validating it as str
+// does; -1 if the body is malformed or not finished within buf (str then
+// reads it, and words any error).
+func scanString(buf []byte, i int) (int, bool) {
+	escaped := false
+	for {
+		for {
+			if i+8 > len(buf) {
+				for i < len(buf) && jsonbytes.Plain[buf[i]] {
+					i++
+				}
+				break
 			}
-			return -1
+			if m := jsonbytes.SpecialMask(binary.LittleEndian.Uint64(buf[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
 		}
-		i += 8
+		if i >= len(buf) {
+			return -1, false
+		}
+		switch c := buf[i]; {
+		case c == '"':
+			return i, escaped
+		case c == '\\':
+			if i+1 >= len(buf) {
+				return -1, false
+			}
+			switch buf[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(buf) || unhex(buf[i+2])|unhex(buf[i+3])|unhex(buf[i+4])|unhex(buf[i+5]) < 0 {
+					return -1, false
+				}
+				i += 6
+			default:
+				return -1, false
+			}
+			escaped = true
+		case c < 0x20:
+			return -1, false
+		default:
+			// An incomplete sequence at the end of buf decodes as an
+			// error too; str reads on and decides.
+			r, size := utf8.DecodeRune(buf[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return -1, false
+			}
+			i += size
+		}
 	}
-	for i < len(buf) && jsonbytes.Plain[buf[i]] {
-		i++
-	}
-	if i < len(buf) && buf[i] == '"' {
-		return i
-	}
-	return -1
 }
 
 // arrayBody scans the rest of an array after its '['.
