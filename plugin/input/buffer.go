@@ -51,6 +51,8 @@ type buffer struct {
 	nextBatch   uint64
 	outstanding []*batch // handed out, waiting for Release, oldest first
 	free        [][]byte // recycled chunks
+	freeMetas   []rowMeta // a released batch's row list, for the next block
+	blockRows   int       // rows of the last block that filled up
 }
 
 func newBuffer(limit, perCollect int) *buffer {
@@ -75,11 +77,12 @@ func (b *buffer) add(rec []byte, m rowMeta) (uint64, error) {
 	if n := len(b.blocks); n > 0 {
 		tail = b.blocks[n-1]
 		if tail.size > 0 && tail.size+len(rec) > b.perCollect {
+			b.blockRows = len(tail.metas)
 			tail = nil
 		}
 	}
 	if tail == nil {
-		tail = &block{firstSeq: b.nextSeq}
+		tail = &block{firstSeq: b.nextSeq, metas: b.newMetas()}
 		b.blocks = append(b.blocks, tail)
 	}
 	if n := len(tail.chunks); n > 0 && cap(tail.chunks[n-1])-len(tail.chunks[n-1]) >= len(rec) {
@@ -106,6 +109,26 @@ func (b *buffer) newChunk(n int) []byte {
 		return c[:0]
 	}
 	return make([]byte, 0, max(n, chunkSize))
+}
+
+// newMetas returns an empty row list for a block: the last released one, or
+// one sized like the last full block, so a backfill's blocks do not grow
+// their lists by doubling.
+func (b *buffer) newMetas() []rowMeta {
+	if m := b.freeMetas; m != nil {
+		b.freeMetas = nil
+		return m[:0]
+	}
+	return make([]rowMeta, 0, b.blockRows)
+}
+
+// recycleMetas takes back a row list once its rows are committed.
+func (b *buffer) recycleMetas(m []rowMeta) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.idling && cap(m) >= b.blockRows && cap(m) > cap(b.freeMetas) {
+		b.freeMetas = m
+	}
 }
 
 // recycle keeps a block's chunks for reuse: while a run is being read, up to
@@ -213,7 +236,7 @@ func (b *buffer) setPaused(p bool) {
 // idle drops recycled buffers so an idle input holds no backfill-sized memory.
 func (b *buffer) idle() {
 	b.mu.Lock()
-	b.free, b.idling = nil, true
+	b.free, b.freeMetas, b.idling = nil, nil, true
 	b.mu.Unlock()
 }
 

@@ -206,6 +206,7 @@ func (e *Engine) Release(batch uint64) {
 	}
 	e.committed = seq
 	e.settleMarkers()
+	e.buf.recycleMetas(rows)
 }
 
 // journalRows appends released rows to the journal. Failures are logged, not
