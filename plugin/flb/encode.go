@@ -520,10 +520,7 @@ func (e *RowEncoder) strEscaped(dst, rest []byte) ([]byte, error) {
 		}
 		if c != '\\' {
 			// Copy the run up to the next quote or backslash in one go.
-			j := i + 1
-			for j < len(rest) && rest[j] != '"' && rest[j] != '\\' {
-				j++
-			}
+			j := i + 1 + jsonbytes.IndexQuote(rest[i+1:])
 			s = append(s, rest[i:j]...)
 			i = j
 			continue
