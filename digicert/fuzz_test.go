@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
 
 // decodeOutcome is everything a decode produced, for comparing runs.
@@ -30,7 +32,7 @@ func decodeBytes(r io.Reader) decodeOutcome {
 			out.err = err
 			return out
 		}
-		if err := checkMembers(row, d.Members()); err != nil {
+		if err := checkMembers(row, d.Members(), d.Keys()); err != nil {
 			out.err = err
 			return out
 		}
@@ -39,8 +41,9 @@ func decodeBytes(r io.Reader) decodeOutcome {
 }
 
 // checkMembers compares the decoder's member offsets with the members the
-// row's own walker finds: same keys, values and escape flags, in order.
-func checkMembers(row Row, ms []Member) error {
+// row's own walker finds: same keys, values and escape flags, in order, and
+// an interned key's text is the key.
+func checkMembers(row Row, ms []Member, keys *jsonbytes.Keys) error {
 	i := 0
 	err := row.members(func(rawKey []byte, escaped bool, value []byte) error {
 		if i >= len(ms) {
@@ -55,6 +58,9 @@ func checkMembers(row Row, ms []Member) error {
 		if k, v := row[m.KeyStart:m.KeyEnd], row[m.ValueStart:m.ValueEnd]; !bytes.Equal(k, rawKey) || !bytes.Equal(v, value) ||
 			m.KeyEscaped != escaped || m.ValueEscaped != strEscaped {
 			return fmt.Errorf("member %d: recorded key %q value %q escaped %v/%v, want %q %q %v/%v", i, k, v, m.KeyEscaped, m.ValueEscaped, rawKey, value, escaped, strEscaped)
+		}
+		if m.KeyID != 0 && (m.KeyEscaped || int(m.KeyID) > keys.Len() || !bytes.Equal(keys.Key(m.KeyID), rawKey)) {
+			return fmt.Errorf("member %d: key %q has id %d, which is %q", i, rawKey, m.KeyID, keys.Key(m.KeyID))
 		}
 		return nil
 	})
@@ -78,6 +84,7 @@ func FuzzRowReader(f *testing.F) {
 		`[{"n":-0.5e-3,"t":true,"f":false,"z":null,"o":{"a":[1,{"b":[]}]}}]`,
 		`[{"k\"\\\/\b\f\n\r\t":"\u00e9\ud83d\ude00\ud800"}]`,
 		`[{"Zoë":"日本語 😀"}]`,
+		`[{"ab":"1","c":"2"},{"ab\"":"2","c":"3"},{"a":"3","ab":"x"},{"abc":"4"},{"ab" :"5"}]`,
 		`{"errors":[{"code":"x","message":"y"}]}`,
 		`[{"a":"1"},]`,
 		`[{"a":01}]`,

@@ -33,6 +33,8 @@ type RowReader struct {
 	rowStart int64    // stream offset of the current row
 	members  []Member // top-level members of the current row
 	escaped  bool     // an escape was seen since last cleared
+	keys     jsonbytes.Keys
+	prevKeys []uint32 // key id at each member position of the last row (0: none)
 	rows     int64    // rows returned so far
 	depth    int
 	state    uint8
@@ -52,6 +54,8 @@ const (
 	// A row buffer grown past this by one huge row is dropped afterwards,
 	// so that one 10 MB row does not pin 10 MB for the rest of the report.
 	keepRowCap = 4 << 20
+	// maxKeyPositions bounds how many member positions remember their key.
+	maxKeyPositions = 256
 )
 
 // NewRowReader returns a decoder for r; part and member only label errors.
@@ -88,6 +92,14 @@ type Member = jsonbytes.Member
 // them while validating the row, so a consumer can copy plain members
 // instead of scanning the row again.
 func (d *RowReader) Members() []Member { return d.members }
+
+// Keys interns row keys; see Member.KeyID.
+type Keys = jsonbytes.Keys
+
+// Keys is the table of the keys in Members' KeyID. It belongs to the
+// decoder and lives as long as it does; ids keep their meaning while
+// Keys().Gen() stays the same.
+func (d *RowReader) Keys() *Keys { return &d.keys }
 
 // rel is the offset of the next unread byte within the current row.
 func (d *RowReader) rel() uint32 { return uint32(d.base + int64(d.pos) - d.rowStart) }
@@ -336,16 +348,32 @@ func (d *RowReader) compactMembers() (done bool) {
 	buf, pos := d.buf, d.pos
 	off := uint32(d.base - d.rowStart) // a row offset is off + buffer index
 	for pos < len(buf) && buf[pos] == '"' {
-		ke, kesc := scanString(buf, pos+1)
-		if ke < 0 || ke+2 >= len(buf) || buf[ke+1] != ':' || buf[ke+2] != '"' {
+		// Rows repeat their keys: the key the last row had here, if the
+		// bytes match and its closing quote follows, needs no scan.
+		ke, kesc, kid := -1, false, uint32(0)
+		if i := len(d.members); i < len(d.prevKeys) && d.prevKeys[i] != 0 {
+			k := d.keys.Key(d.prevKeys[i])
+			if end := pos + 1 + len(k); end < len(buf) && buf[end] == '"' && string(buf[pos+1:end]) == string(k) {
+				ke, kid = end, d.prevKeys[i]
+			}
+		}
+		if kid == 0 {
+			if ke, kesc = scanString(buf, pos+1); ke < 0 {
+				break
+			}
+		}
+		if ke+2 >= len(buf) || buf[ke+1] != ':' || buf[ke+2] != '"' {
 			break
 		}
 		ve, vesc := scanString(buf, ke+3)
 		if ve < 0 || ve+1 >= len(buf) || (buf[ve+1] != ',' && buf[ve+1] != '}') {
 			break
 		}
+		if kid == 0 && !kesc {
+			kid = d.internKey(buf[pos+1 : ke])
+		}
 		d.members = append(d.members, Member{KeyStart: off + uint32(pos+1), KeyEnd: off + uint32(ke),
-			ValueStart: off + uint32(ke+2), ValueEnd: off + uint32(ve+1), KeyEscaped: kesc, ValueEscaped: vesc})
+			ValueStart: off + uint32(ke+2), ValueEnd: off + uint32(ve+1), KeyID: kid, KeyEscaped: kesc, ValueEscaped: vesc})
 		pos = ve + 2
 		if buf[ve+1] == '}' {
 			d.pos = pos
@@ -354,6 +382,30 @@ func (d *RowReader) compactMembers() (done bool) {
 	}
 	d.pos = pos
 	return false
+}
+
+// internKey gives the key of the member about to be recorded an id and
+// remembers it for that position in the next row.
+func (d *RowReader) internKey(key []byte) uint32 {
+	gen := d.keys.Gen()
+	id := d.keys.Intern(key)
+	if d.keys.Gen() != gen {
+		// The table started over: earlier ids, in this row and the
+		// remembered ones, mean nothing now.
+		clear(d.prevKeys)
+		for i := range d.members {
+			d.members[i].KeyID = 0
+		}
+	}
+	i := len(d.members)
+	if i >= len(d.prevKeys) {
+		if i >= maxKeyPositions {
+			return id
+		}
+		d.prevKeys = append(d.prevKeys, make([]uint32, i+1-len(d.prevKeys))...)
+	}
+	d.prevKeys[i] = id
+	return id
 }
 
 // scanString returns the index of the quote that closes a string whose body

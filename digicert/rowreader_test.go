@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -240,5 +241,54 @@ func TestRowReaderReuse(t *testing.T) {
 	}
 	if rows != 2 || d.Offset() != 21 {
 		t.Fatalf("rows %d offset %d after reset, want 2 rows and offset 21", rows, d.Offset())
+	}
+}
+
+// Keys change from row to row and the key table fills up in the middle of a
+// row: every recorded id still names its key (ids from before the table
+// started over are dropped).
+func TestRowReaderKeyIDs(t *testing.T) {
+	var body strings.Builder
+	body.WriteString("[")
+	for r := 0; r < 3; r++ {
+		if r > 0 {
+			body.WriteString(",")
+		}
+		body.WriteString("{")
+		for i := 0; i < 3000; i++ {
+			if i > 0 {
+				body.WriteString(",")
+			}
+			fmt.Fprintf(&body, `"k%d_%d":"v"`, r%2, i) // rows 0 and 2 repeat their keys
+		}
+		body.WriteString("}")
+	}
+	body.WriteString("]")
+	d := NewRowReader(strings.NewReader(body.String()), 0, "")
+	gens := map[uint64]bool{}
+	for n := 0; ; n++ {
+		row, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkMembers(row, d.Members(), d.Keys()); err != nil {
+			t.Fatalf("row %d: %v", n, err)
+		}
+		gens[d.Keys().Gen()] = true
+		ided := 0
+		for _, m := range d.Members() {
+			if m.KeyID != 0 {
+				ided++
+			}
+		}
+		if ided == 0 {
+			t.Fatalf("row %d: no key has an id", n)
+		}
+	}
+	if len(gens) < 2 {
+		t.Fatalf("the key table never started over (generations %v)", gens)
 	}
 }

@@ -154,6 +154,9 @@ func (r *Rows) Row() Row { return r.row }
 // RowReader.Members); valid until the next call to Next.
 func (r *Rows) Members() []Member { return r.dec.Members() }
 
+// Keys is the table Members' key ids refer to (see RowReader.Keys).
+func (r *Rows) Keys() *Keys { return r.dec.Keys() }
+
 // Err returns the error that ended the iteration, if any: a *DecodeError
 // for malformed content, else a download or context error.
 func (r *Rows) Err() error { return r.err }

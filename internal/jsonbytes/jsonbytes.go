@@ -1,6 +1,8 @@
-// Package jsonbytes holds the byte-level tests on JSON string bodies shared by
-// the row decoder (package digicert) and the record encoders (plugin/flb):
-// which bytes need attention, tested eight at a time (SWAR) on the hot paths.
+// Package jsonbytes holds what the row decoder (package digicert) and the
+// record encoders (plugin/flb) share at the byte level: which bytes of a JSON
+// string need attention, tested eight at a time (SWAR) on the hot paths, and
+// where a validated row's members and keys are (Member, Keys), so that an
+// encoder copies what the decoder has already checked.
 package jsonbytes
 
 import (
@@ -64,10 +66,12 @@ func IndexQuote(b []byte) int {
 // string value keeps its quotes). A decoder that has validated the object
 // records them so that an encoder can copy plain members instead of
 // scanning them again. The escaped flags say whether the key, or a string
-// value, contains a backslash escape.
+// value, contains a backslash escape. KeyID, when not 0, is the key's id in
+// the decoder's Keys.
 type Member struct {
 	KeyStart, KeyEnd     uint32
 	ValueStart, ValueEnd uint32
+	KeyID                uint32
 	KeyEscaped           bool
 	ValueEscaped         bool
 }

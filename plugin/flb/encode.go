@@ -107,6 +107,19 @@ type RowEncoder struct {
 	keys     []cachedKey
 	keyArena []byte // backing bytes of keys' raw and mp
 	keysFor  string // the TimeKey the cache was built with
+
+	// AppendMembers' keys by the decoder's key id: no comparison needed.
+	ids     []idKey
+	idArena []byte
+	idKeys  *jsonbytes.Keys // the table the ids belong to,
+	idGen   uint64          // its generation,
+	idTime  string          // and the TimeKey they were resolved with
+}
+
+// idKey is an interned key's msgpack str encoding and whether it is TimeKey.
+type idKey struct {
+	mp     []byte
+	isTime bool
 }
 
 // cachedKey is one top-level key: its exact JSON text including both quotes,
@@ -163,12 +176,14 @@ func (e *RowEncoder) AppendBody(dst, row []byte) ([]byte, []byte, error) {
 }
 
 // AppendMembers is AppendBody for a row whose top-level members a validating
-// decoder has already located (digicert's RowReader.Members): a member with
-// an unescaped key and an unescaped string value, nearly every member of an
-// audit row, is copied without being scanned again. Members must describe
-// row; offsets that do not fit it make AppendMembers fall back to AppendBody.
-// The result is AppendBody's, byte for byte.
-func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member) ([]byte, []byte, error) {
+// decoder has already located (digicert's RowReader.Members, with its Keys):
+// a member with an unescaped string value, nearly every member of an audit
+// row, is copied without being scanned again, and a key with an id is
+// written from the encoding cached for that id. Members and keys must come
+// from the decoder that returned row; offsets that do not fit the row make
+// AppendMembers fall back to AppendBody. The result is AppendBody's, byte
+// for byte.
+func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, keys *jsonbytes.Keys) ([]byte, []byte, error) {
 	if len(members) == 0 || len(row) > math.MaxUint32 {
 		return e.AppendBody(dst, row)
 	}
@@ -177,6 +192,10 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member) 
 	if e.keysFor != e.TimeKey {
 		e.keys, e.keyArena, e.keysFor = e.keys[:0], e.keyArena[:0], e.TimeKey
 	}
+	if keys != nil && (keys != e.idKeys || keys.Gen() != e.idGen || e.idTime != e.TimeKey) {
+		e.ids, e.idArena = e.ids[:0], nil
+		e.idKeys, e.idGen, e.idTime = keys, keys.Gen(), e.TimeKey
+	}
 	dst = mpMapHeader(dst, len(members))
 	end := uint32(len(row))
 	for i := range members {
@@ -184,9 +203,17 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member) 
 		if m.KeyStart == 0 || m.KeyStart > m.KeyEnd || m.KeyEnd >= m.ValueStart || m.ValueStart >= m.ValueEnd || m.ValueEnd > end {
 			return e.AppendBody(dst[:n], row)
 		}
-		rawKey := row[m.KeyStart-1 : m.KeyEnd+1] // with its quotes, as cached
 		isTime := false
-		if i < len(e.keys) && string(e.keys[i].raw) == string(rawKey) {
+		rawKey := row[m.KeyStart-1 : m.KeyEnd+1] // with its quotes, as cached
+		if id := int(m.KeyID); id != 0 && keys != nil && id <= keys.Len() {
+			if id < len(e.ids) && e.ids[id].mp != nil {
+				dst = append(dst, e.ids[id].mp...)
+				isTime = e.ids[id].isTime
+			} else {
+				isTime = e.cacheID(id, row[m.KeyStart:m.KeyEnd])
+				dst = append(dst, e.ids[id].mp...)
+			}
+		} else if i < len(e.keys) && string(e.keys[i].raw) == string(rawKey) {
 			dst = append(dst, e.keys[i].mp...)
 			isTime = e.keys[i].isTime
 		} else {
@@ -411,6 +438,21 @@ func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
 	}
 	e.pos = pos
 	return dst, count, false
+}
+
+// cacheID records the encoding of interned key id (an unescaped key, whose
+// text is the string's value) and returns whether it is TimeKey.
+func (e *RowEncoder) cacheID(id int, key []byte) bool {
+	if id >= len(e.ids) {
+		e.ids = append(e.ids, make([]idKey, id+1-len(e.ids))...)
+	}
+	a := len(e.idArena)
+	e.idArena = append(mpStrHeader(e.idArena, len(key)), key...)
+	isTime := e.TimeKey != "" && string(key) == e.TimeKey
+	// Earlier entries keep pointing into an old array when the arena
+	// grows; they stay valid.
+	e.ids[id] = idKey{mp: e.idArena[a:len(e.idArena):len(e.idArena)], isTime: isTime}
+	return isTime
 }
 
 // cacheKey records the key at position i of the row (after a miss there):

@@ -2,6 +2,7 @@ package flb_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -35,14 +36,14 @@ var membersRows = []string{
 // decodeWithMembers runs rows through digicert's decoder, read in chunks of
 // size bytes so rows straddle its buffer refills, and returns every row
 // with its members.
-func decodeWithMembers(t testing.TB, rows []string, size int) (out [][]byte, members [][]jsonbytes.Member) {
+func decodeWithMembers(t testing.TB, rows []string, size int) (out [][]byte, members [][]jsonbytes.Member, keys *jsonbytes.Keys) {
 	t.Helper()
 	body := "[" + strings.Join(rows, ",\n") + "]"
 	d := digicert.NewRowReader(chunkReader{strings.NewReader(body), size}, 0, "")
 	for {
 		row, err := d.Next()
 		if err == io.EOF {
-			return out, members
+			return out, members, d.Keys()
 		}
 		if err != nil {
 			t.Fatalf("decode: %v", err)
@@ -64,7 +65,7 @@ func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p)
 // by rows with other keys) as the input engine uses it.
 func TestAppendMembersMatchesAppendBody(t *testing.T) {
 	for _, size := range []int{1, 7, 64 << 10} {
-		rows, members := decodeWithMembers(t, membersRows, size)
+		rows, members, keys := decodeWithMembers(t, membersRows, size)
 		if len(rows) != len(membersRows) {
 			t.Fatalf("decoded %d rows, want %d", len(rows), len(membersRows))
 		}
@@ -72,7 +73,7 @@ func TestAppendMembersMatchesAppendBody(t *testing.T) {
 		slow := flb.RowEncoder{TimeKey: timeKey}
 		for round := 0; round < 2; round++ {
 			for i, row := range rows {
-				got, gotTime, err := fast.AppendMembers([]byte{0xAA}, row, members[i])
+				got, gotTime, err := fast.AppendMembers([]byte{0xAA}, row, members[i], keys)
 				want, wantTime, werr := slow.AppendBody([]byte{0xAA}, row)
 				if err != nil || werr != nil {
 					t.Fatalf("row %d: errors %v / %v", i, err, werr)
@@ -88,7 +89,7 @@ func TestAppendMembersMatchesAppendBody(t *testing.T) {
 // Offsets that do not describe the row (a caller's mistake) must not panic
 // or produce other bytes: AppendMembers falls back to AppendBody.
 func TestAppendMembersBadOffsets(t *testing.T) {
-	rows, members := decodeWithMembers(t, membersRows[:1], 1<<10)
+	rows, members, keys := decodeWithMembers(t, membersRows[:1], 1<<10)
 	row, ms := rows[0], members[0]
 	var e flb.RowEncoder
 	want, _, _ := e.AppendBody(nil, row)
@@ -105,7 +106,7 @@ func TestAppendMembersBadOffsets(t *testing.T) {
 		"key not at quote":  bad(func(m []jsonbytes.Member) { m[1].KeyStart += 2; m[1].KeyEscaped = true; m[1].KeyEnd = m[1].KeyStart }),
 		"one member missed": ms[:len(ms)-1],
 	} {
-		got, _, err := e.AppendMembers(nil, row, m)
+		got, _, err := e.AppendMembers(nil, row, m, keys)
 		if name == "one member missed" {
 			// Offsets that fit but leave a member out are the caller's
 			// contract to keep; the output then has one member fewer.
@@ -136,7 +137,7 @@ func FuzzAppendMembers(f *testing.F) {
 			if err != nil {
 				return
 			}
-			got, gotTime, gerr := fast.AppendMembers(nil, row, d.Members())
+			got, gotTime, gerr := fast.AppendMembers(nil, row, d.Members(), d.Keys())
 			want, wantTime, werr := slow.AppendBody(nil, row)
 			if !bytes.Equal(got, want) || !bytes.Equal(gotTime, wantTime) || (gerr == nil) != (werr == nil) {
 				t.Fatalf("row %s:\n got %x %q %v\nwant %x %q %v", row, got, gotTime, gerr, want, wantTime, werr)
@@ -155,15 +156,66 @@ func BenchmarkAppendMembers(b *testing.B) {
 		`"IP address":"192.168.1.100","IP country":"US","Message":"Logged through SAML SSO","Order ID":"",` +
 		`"Order request ID":"","Organization ID":"","Organization name":"","Primary organization name":"Example Corp, Inc.",` +
 		`"Result":"Successful","Revocation comments":"","User ID":"9999999","User name":"John Doe","Voucher code ID":"","Voucher order ID":""}`
-	rows, members := decodeWithMembers(b, []string{row}, 64<<10)
+	rows, members, keys := decodeWithMembers(b, []string{row}, 64<<10)
 	e := flb.RowEncoder{TimeKey: timeKey}
 	var dst []byte
 	b.SetBytes(int64(len(row)))
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if dst, _, err = e.AppendMembers(dst[:0], rows[0], members[0]); err != nil {
+		if dst, _, err = e.AppendMembers(dst[:0], rows[0], members[0], keys); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// One encoder fed by two decoders, whose key tables number the same keys
+// differently, and by a decoder whose table starts over: every row still
+// gets its own keys.
+func TestAppendMembersKeyTables(t *testing.T) {
+	reversed := make([]string, len(membersRows))
+	for i, r := range membersRows {
+		reversed[len(membersRows)-1-i] = r
+	}
+	rowsA, membersA, keysA := decodeWithMembers(t, membersRows, 64<<10)
+	rowsB, membersB, keysB := decodeWithMembers(t, reversed, 64<<10)
+	enc := flb.RowEncoder{TimeKey: timeKey}
+	var ref flb.RowEncoder
+	ref.TimeKey = timeKey
+	check := func(what string, row []byte, ms []jsonbytes.Member, keys *jsonbytes.Keys) {
+		t.Helper()
+		got, gotTime, err := enc.AppendMembers(nil, row, ms, keys)
+		want, wantTime, _ := ref.AppendBody(nil, row)
+		if err != nil || !bytes.Equal(got, want) || !bytes.Equal(gotTime, wantTime) {
+			t.Fatalf("%s %s:\n got %x %q %v\nwant %x %q", what, row, got, gotTime, err, want, wantTime)
+		}
+	}
+	for i := range rowsA {
+		check("A", rowsA[i], membersA[i], keysA)
+		check("B", rowsB[i], membersB[i], keysB)
+	}
+
+	// Enough distinct keys to make the decoder's table start over, then the
+	// first rows again: ids are reused for other keys.
+	var many []string
+	for i := 0; i < 600; i++ {
+		many = append(many, fmt.Sprintf(`{"k%d a":"1","k%d b":"2","k%d c":"3","k%d d":"4","k%d e":"5","k%d f":"6","k%d g":"7","k%d h":"8"}`, i, i, i, i, i, i, i, i))
+	}
+	many = append(many, membersRows...)
+	d := digicert.NewRowReader(strings.NewReader("["+strings.Join(many, ",")+"]"), 0, "")
+	gen := uint64(0)
+	gens := 0
+	for {
+		row, err := d.Next()
+		if err != nil {
+			break
+		}
+		if g := d.Keys().Gen(); g != gen {
+			gen, gens = g, gens+1
+		}
+		check("restarted table", row, d.Members(), d.Keys())
+	}
+	if gens < 2 {
+		t.Fatalf("the key table never started over")
 	}
 }

@@ -49,8 +49,8 @@ type buffer struct {
 	idling     bool // no run is being read: keep no spare chunks
 
 	nextBatch   uint64
-	outstanding []*batch // handed out, waiting for Release, oldest first
-	free        [][]byte // recycled chunks
+	outstanding []*batch  // handed out, waiting for Release, oldest first
+	free        [][]byte  // recycled chunks
 	freeMetas   []rowMeta // a released batch's row list, for the next block
 	blockRows   int       // rows of the last block that filled up
 }

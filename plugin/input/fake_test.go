@@ -112,9 +112,11 @@ func (s *sliceRows) Row() digicert.Row { return digicert.Row(s.rows[s.i-1]) }
 
 // Members is nil: the encoder then scans the row itself.
 func (s *sliceRows) Members() []digicert.Member { return nil }
-func (s *sliceRows) Err() error                 { return s.err }
-func (s *sliceRows) Part() int                  { return 0 }
-func (s *sliceRows) Close() error               { return nil }
+
+func (s *sliceRows) Keys() *digicert.Keys { return nil }
+func (s *sliceRows) Err() error           { return s.err }
+func (s *sliceRows) Part() int            { return 0 }
+func (s *sliceRows) Close() error         { return nil }
 
 func row(when, action string) string {
 	return `{"Date and time (UTC)":"` + when + `","Action":"` + action + `"}`

@@ -271,7 +271,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 			}
 		}
 		st.seen++
-		rec, tv, err := e.p.enc.AppendMembers(append(e.p.rec[:0], prefix...), rows.Row(), rows.Members())
+		rec, tv, err := e.p.enc.AppendMembers(append(e.p.rec[:0], prefix...), rows.Row(), rows.Members(), rows.Keys())
 		e.p.rec = rec
 		if err != nil {
 			// The client's decoder accepted the row, so this cannot happen

@@ -20,6 +20,7 @@ type rowIterator interface {
 	Next() bool
 	Row() digicert.Row
 	Members() []digicert.Member // where Row's members are; nil if unknown
+	Keys() *digicert.Keys       // the key ids in Members; nil if none
 	Err() error
 	Part() int
 	Close() error
