@@ -347,11 +347,12 @@ func (d *RowReader) objectBody(top bool) bool {
 func (d *RowReader) compactMembers() (done bool) {
 	buf, pos := d.buf, d.pos
 	off := uint32(d.base - d.rowStart) // a row offset is off + buffer index
+	ms := d.members                    // kept in registers, stored back on return
 	for pos < len(buf) && buf[pos] == '"' {
 		// Rows repeat their keys: the key the last row had here, if the
 		// bytes match and its closing quote follows, needs no scan.
 		ke, kesc, kid := -1, false, uint32(0)
-		if i := len(d.members); i < len(d.prevKeys) && d.prevKeys[i] != 0 {
+		if i := len(ms); i < len(d.prevKeys) && d.prevKeys[i] != 0 {
 			k := d.keys.Key(d.prevKeys[i])
 			if end := pos + 1 + len(k); end < len(buf) && buf[end] == '"' && string(buf[pos+1:end]) == string(k) {
 				ke, kid = end, d.prevKeys[i]
@@ -370,17 +371,19 @@ func (d *RowReader) compactMembers() (done bool) {
 			break
 		}
 		if kid == 0 && !kesc {
+			d.members = ms
 			kid = d.internKey(buf[pos+1 : ke])
+			ms = d.members
 		}
-		d.members = append(d.members, Member{KeyStart: off + uint32(pos+1), KeyEnd: off + uint32(ke),
+		ms = append(ms, Member{KeyStart: off + uint32(pos+1), KeyEnd: off + uint32(ke),
 			ValueStart: off + uint32(ke+2), ValueEnd: off + uint32(ve+1), KeyID: kid, KeyEscaped: kesc, ValueEscaped: vesc})
 		pos = ve + 2
 		if buf[ve+1] == '}' {
-			d.pos = pos
+			d.pos, d.members = pos, ms
 			return true
 		}
 	}
-	d.pos = pos
+	d.pos, d.members = pos, ms
 	return false
 }
 
