@@ -2,6 +2,7 @@ package input
 
 import (
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -155,40 +156,40 @@ func (b *buffer) take(alloc func(n int) []byte) (int, uint64) {
 		b.mu.Unlock()
 		return 0, 0
 	}
-	// Taken off the queue first, so the poller starts a new block instead
-	// of appending to this one while it is copied without the lock held.
+	// Taken off the queue and counted as handed out first: the poller then
+	// starts a new block instead of appending to this one while it is
+	// copied without the lock held, and a Stop meanwhile waits for its
+	// Release.
 	blk := b.blocks[0]
 	b.blocks[0] = nil
 	b.blocks = b.blocks[1:]
-	b.mu.Unlock()
-
-	dst := alloc(blk.size)
-	ok := len(dst) >= blk.size
-	if ok {
-		n := 0
-		for _, c := range blk.chunks {
-			n += copy(dst[n:], c)
-		}
-	}
-
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !ok {
-		if !b.closed {
-			b.blocks = append([]*block{blk}, b.blocks...)
-		}
-		return 0, 0
-	}
-	// Handed out even if Stop closed the buffer meanwhile: the rows are in
-	// Fluent Bit's memory now, and Stop waits for their Release.
-	if !b.closed {
-		b.bytes -= blk.size
-	}
+	b.bytes -= blk.size
 	b.space.Broadcast()
 	bt := &batch{id: b.nextBatch, metas: blk.metas, endSeq: blk.firstSeq + uint64(len(blk.metas))}
 	b.nextBatch++
 	b.outstanding = append(b.outstanding, bt)
+	b.mu.Unlock()
+
+	dst := alloc(blk.size)
+	if len(dst) < blk.size {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if i := slices.Index(b.outstanding, bt); i >= 0 {
+			b.outstanding = slices.Delete(b.outstanding, i, i+1)
+		}
+		if !b.closed {
+			b.blocks = append([]*block{blk}, b.blocks...)
+			b.bytes += blk.size
+		}
+		return 0, 0
+	}
+	n := 0
+	for _, c := range blk.chunks {
+		n += copy(dst[n:], c)
+	}
+	b.mu.Lock()
 	b.recycle(blk.chunks)
+	b.mu.Unlock()
 	return blk.size, bt.id
 }
 

@@ -216,3 +216,26 @@ func TestBufferShortAlloc(t *testing.T) {
 		t.Fatalf("after a short alloc: %d bytes, batch %d", len(data), id)
 	}
 }
+
+// A batch being copied out when Stop closes the buffer is already counted
+// as handed out, so Stop waits for its Release instead of saving the
+// checkpoint without it; the copy still completes and is handed over.
+func TestBufferCloseDuringTake(t *testing.T) {
+	b := newBuffer(1<<20, 1<<10)
+	b.add(rec(100, 'a'), rowMeta{count: 1})
+	var unreleased int
+	n, id := b.take(func(n int) []byte {
+		b.close()
+		_, unreleased = b.stats()
+		return make([]byte, n)
+	})
+	if n != 100 || id == 0 {
+		t.Fatalf("take during close: %d bytes, batch %d", n, id)
+	}
+	if unreleased != 1 {
+		t.Fatalf("while copying, %d rows counted as handed out, want 1", unreleased)
+	}
+	if rows, seq := b.release(id); len(rows) != 1 || seq == 0 {
+		t.Fatalf("release after close: %d rows, seq %d", len(rows), seq)
+	}
+}
