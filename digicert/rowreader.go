@@ -34,8 +34,8 @@ type RowReader struct {
 	members  []Member // top-level members of the current row
 	escaped  bool     // an escape was seen since last cleared
 	keys     jsonbytes.Keys
-	prevKeys []uint32 // key id at each member position of the last row (0: none)
-	rows     int64    // rows returned so far
+	prevKeys []prevKey // the key at each member position of the last row
+	rows     int64     // rows returned so far
 	depth    int
 	state    uint8
 	err      error // sticky
@@ -352,10 +352,10 @@ func (d *RowReader) compactMembers() (done bool) {
 		// Rows repeat their keys: the key the last row had here, if the
 		// bytes match and its closing quote follows, needs no scan.
 		ke, kesc, kid := -1, false, uint32(0)
-		if i := len(ms); i < len(d.prevKeys) && d.prevKeys[i] != 0 {
-			k := d.keys.Key(d.prevKeys[i])
-			if end := pos + 1 + len(k); end < len(buf) && buf[end] == '"' && string(buf[pos+1:end]) == string(k) {
-				ke, kid = end, d.prevKeys[i]
+		if i := len(ms); i < len(d.prevKeys) {
+			k := d.prevKeys[i].text
+			if end := pos + 1 + len(k); d.prevKeys[i].id != 0 && end < len(buf) && buf[end] == '"' && string(buf[pos+1:end]) == string(k) {
+				ke, kid = end, d.prevKeys[i].id
 			}
 		}
 		if kid == 0 {
@@ -393,6 +393,13 @@ func (d *RowReader) compactMembers() (done bool) {
 	return false
 }
 
+// prevKey is an interned key with its text, which the key table keeps for
+// as long as the id is valid (the table starting over clears prevKeys).
+type prevKey struct {
+	id   uint32
+	text []byte
+}
+
 // internKey gives the key of the member about to be recorded an id and
 // remembers it for that position in the next row.
 func (d *RowReader) internKey(key []byte) uint32 {
@@ -411,9 +418,12 @@ func (d *RowReader) internKey(key []byte) uint32 {
 		if i >= maxKeyPositions {
 			return id
 		}
-		d.prevKeys = append(d.prevKeys, make([]uint32, i+1-len(d.prevKeys))...)
+		d.prevKeys = append(d.prevKeys, make([]prevKey, i+1-len(d.prevKeys))...)
 	}
-	d.prevKeys[i] = id
+	d.prevKeys[i] = prevKey{id: id}
+	if id != 0 {
+		d.prevKeys[i].text = d.keys.Key(id)
+	}
 	return id
 }
 
