@@ -198,36 +198,48 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 	}
 	dst = mpMapHeader(dst, len(members))
 	end := uint32(len(row))
+	nkeys := 0
+	if keys != nil {
+		nkeys = keys.Len()
+	}
 	for i := range members {
 		m := &members[i]
-		if m.KeyStart == 0 || m.KeyStart > m.KeyEnd || m.KeyEnd >= m.ValueStart || m.ValueStart >= m.ValueEnd || m.ValueEnd > end {
+		if m.ValueStart >= m.ValueEnd || m.ValueEnd > end {
 			return e.AppendBody(dst[:n], row)
 		}
-		isTime := false
-		rawKey := row[m.KeyStart-1 : m.KeyEnd+1] // with its quotes, as cached
-		if id := int(m.KeyID); id != 0 && keys != nil && id <= keys.Len() {
-			if id < len(e.ids) && e.ids[id].mp != nil {
-				dst = append(dst, e.ids[id].mp...)
-				isTime = e.ids[id].isTime
-			} else {
-				isTime = e.cacheID(id, row[m.KeyStart:m.KeyEnd])
-				dst = append(dst, e.ids[id].mp...)
+		var isTime bool
+		if id := int(m.KeyID); id != 0 && id <= nkeys {
+			// An interned key: its offsets are needed only the first time.
+			if id >= len(e.ids) || e.ids[id].mp == nil {
+				if m.KeyStart > m.KeyEnd || m.KeyEnd >= m.ValueStart {
+					return e.AppendBody(dst[:n], row)
+				}
+				e.cacheID(id, row[m.KeyStart:m.KeyEnd])
 			}
-		} else if i < len(e.keys) && string(e.keys[i].raw) == string(rawKey) {
-			dst = append(dst, e.keys[i].mp...)
-			isTime = e.keys[i].isTime
+			k := &e.ids[id]
+			dst = append(dst, k.mp...)
+			isTime = k.isTime
 		} else {
-			keyStart := len(dst)
-			e.in, e.pos = row, int(m.KeyStart-1)
-			var err error
-			if dst, err = e.str(dst); err != nil || e.pos != int(m.KeyEnd+1) {
-				e.in = nil
+			if m.KeyStart == 0 || m.KeyStart > m.KeyEnd || m.KeyEnd >= m.ValueStart {
 				return e.AppendBody(dst[:n], row)
 			}
-			if e.TimeKey != "" {
-				isTime = string(strPayload(dst[keyStart:])) == e.TimeKey
+			rawKey := row[m.KeyStart-1 : m.KeyEnd+1] // with its quotes, as cached
+			if i < len(e.keys) && string(e.keys[i].raw) == string(rawKey) {
+				dst = append(dst, e.keys[i].mp...)
+				isTime = e.keys[i].isTime
+			} else {
+				keyStart := len(dst)
+				e.in, e.pos = row, int(m.KeyStart-1)
+				var err error
+				if dst, err = e.str(dst); err != nil || e.pos != int(m.KeyEnd+1) {
+					e.in = nil
+					return e.AppendBody(dst[:n], row)
+				}
+				if e.TimeKey != "" {
+					isTime = string(strPayload(dst[keyStart:])) == e.TimeKey
+				}
+				e.cacheKey(i, rawKey, dst[keyStart:], isTime)
 			}
-			e.cacheKey(i, rawKey, dst[keyStart:], isTime)
 		}
 		valStart := len(dst)
 		if v := row[m.ValueStart:m.ValueEnd]; v[0] == '"' && !m.ValueEscaped && len(v) >= 2 {
@@ -441,8 +453,8 @@ func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
 }
 
 // cacheID records the encoding of interned key id (an unescaped key, whose
-// text is the string's value) and returns whether it is TimeKey.
-func (e *RowEncoder) cacheID(id int, key []byte) bool {
+// text is the string's value).
+func (e *RowEncoder) cacheID(id int, key []byte) {
 	if id >= len(e.ids) {
 		e.ids = append(e.ids, make([]idKey, id+1-len(e.ids))...)
 	}
@@ -452,7 +464,6 @@ func (e *RowEncoder) cacheID(id int, key []byte) bool {
 	// Earlier entries keep pointing into an old array when the arena
 	// grows; they stay valid.
 	e.ids[id] = idKey{mp: e.idArena[a:len(e.idArena):len(e.idArena)], isTime: isTime}
-	return isTime
 }
 
 // cacheKey records the key at position i of the row (after a miss there):
