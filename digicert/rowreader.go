@@ -347,42 +347,46 @@ func (d *RowReader) objectBody(top bool) bool {
 func (d *RowReader) compactMembers() (done bool) {
 	buf, pos := d.buf, d.pos
 	off := uint32(d.base - d.rowStart) // a row offset is off + buffer index
-	ms := d.members                    // kept in registers, stored back on return
+	ms := d.members                    // kept in a register, stored back on return
 	for pos < len(buf) && buf[pos] == '"' {
+		// The member is appended first and filled in place (fewer values
+		// live across the scans); it is dropped if it is not taken here.
+		i := len(ms)
+		ms = append(ms, Member{})
+		m := &ms[i]
 		// Rows repeat their keys: the key the last row had here, if the
 		// bytes match and its closing quote follows, needs no scan.
-		ke, kesc, kid := -1, false, uint32(0)
-		if i := len(ms); i < len(d.prevKeys) {
-			k := d.prevKeys[i].text
-			if end := pos + 1 + len(k); d.prevKeys[i].id != 0 && end < len(buf) && buf[end] == '"' && string(buf[pos+1:end]) == string(k) {
-				ke, kid = end, d.prevKeys[i].id
+		ke := -1
+		if i < len(d.prevKeys) {
+			if pk := &d.prevKeys[i]; pk.id != 0 {
+				if end := pos + 1 + len(pk.text); end < len(buf) && buf[end] == '"' && string(buf[pos+1:end]) == string(pk.text) {
+					ke, m.KeyID = end, pk.id
+				}
 			}
 		}
-		if kid == 0 {
-			if ke, kesc = scanString(buf, pos+1); ke < 0 {
+		if ke < 0 {
+			if ke, m.KeyEscaped = scanString(buf, pos+1); ke < 0 {
+				ms = ms[:i]
 				break
 			}
 		}
 		if ke+2 >= len(buf) || buf[ke+1] != ':' || buf[ke+2] != '"' {
+			ms = ms[:i]
 			break
 		}
 		ve, vesc := scanString(buf, ke+3)
 		if ve < 0 || ve+1 >= len(buf) || (buf[ve+1] != ',' && buf[ve+1] != '}') {
+			ms = ms[:i]
 			break
 		}
-		if kid == 0 && !kesc {
-			d.members = ms
-			kid = d.internKey(buf[pos+1 : ke])
-			ms = d.members
-		}
-		// Fields stored one by one: a composite literal is built on the
-		// stack and copied, and that copy stalled on the small stores
-		// before it (a third of this loop's time).
-		ms = append(ms, Member{})
-		m := &ms[len(ms)-1]
+		m = &ms[i]
 		m.KeyStart, m.KeyEnd = off+uint32(pos+1), off+uint32(ke)
 		m.ValueStart, m.ValueEnd = off+uint32(ke+2), off+uint32(ve+1)
-		m.KeyID, m.KeyEscaped, m.ValueEscaped = kid, kesc, vesc
+		m.ValueEscaped = vesc
+		if m.KeyID == 0 && !m.KeyEscaped {
+			d.members = ms
+			m.KeyID = d.internKey(i, buf[pos+1:ke])
+		}
 		pos = ve + 2
 		if buf[ve+1] == '}' {
 			d.pos, d.members = pos, ms
@@ -400,20 +404,19 @@ type prevKey struct {
 	text []byte
 }
 
-// internKey gives the key of the member about to be recorded an id and
+// internKey gives the key of member i of the current row an id and
 // remembers it for that position in the next row.
-func (d *RowReader) internKey(key []byte) uint32 {
+func (d *RowReader) internKey(i int, key []byte) uint32 {
 	gen := d.keys.Gen()
 	id := d.keys.Intern(key)
 	if d.keys.Gen() != gen {
 		// The table started over: earlier ids, in this row and the
 		// remembered ones, mean nothing now.
 		clear(d.prevKeys)
-		for i := range d.members {
-			d.members[i].KeyID = 0
+		for j := range d.members {
+			d.members[j].KeyID = 0
 		}
 	}
-	i := len(d.members)
 	if i >= len(d.prevKeys) {
 		if i >= maxKeyPositions {
 			return id
