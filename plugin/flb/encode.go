@@ -209,12 +209,10 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 		}
 		var isTime bool
 		if id := int(m.KeyID); id != 0 && id <= nkeys {
-			// An interned key: its offsets are needed only the first time.
+			// An interned key: written from the table's text, so its
+			// offsets are not needed at all.
 			if id >= len(e.ids) || e.ids[id].mp == nil {
-				if m.KeyStart > m.KeyEnd || m.KeyEnd >= m.ValueStart {
-					return e.AppendBody(dst[:n], row)
-				}
-				e.cacheID(id, row[m.KeyStart:m.KeyEnd])
+				e.cacheID(id, keys.Key(uint32(id)))
 			}
 			k := &e.ids[id]
 			dst = append(dst, k.mp...)
@@ -253,9 +251,8 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 				return e.AppendBody(dst[:n], row)
 			}
 		}
-		if isTime && !e.haveTime && isStr(dst[valStart]) {
-			e.timeVal = append(e.timeVal[:0], strPayload(dst[valStart:])...)
-			e.haveTime = true
+		if isTime {
+			e.noteTime(dst[valStart:])
 		}
 	}
 	e.in = nil
@@ -381,9 +378,8 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		if isTime && !e.haveTime && isStr(dst[valStart]) {
-			e.timeVal = append(e.timeVal[:0], strPayload(dst[valStart:])...)
-			e.haveTime = true
+		if isTime {
+			e.noteTime(dst[valStart:])
 		}
 		count++
 		e.skipSpace()
@@ -435,11 +431,11 @@ func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
 			return dst, count, false
 		}
 		dst = append(dst, k.mp...)
+		valStart := len(dst)
 		dst = mpStrHeader(dst, q)
 		dst = append(dst, rest[:q]...)
-		if k.isTime && !e.haveTime {
-			e.timeVal = append(e.timeVal[:0], rest[:q]...)
-			e.haveTime = true
+		if k.isTime {
+			e.noteTime(dst[valStart:])
 		}
 		count++
 		pos += n + q + 4 // key, ':', both quotes of the value, separator
@@ -450,6 +446,15 @@ func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
 	}
 	e.pos = pos
 	return dst, count, false
+}
+
+// noteTime keeps the first string value of the TimeKey member, given as the
+// msgpack value just written (other types are not a time).
+func (e *RowEncoder) noteTime(val []byte) {
+	if !e.haveTime && isStr(val[0]) {
+		e.timeVal = append(e.timeVal[:0], strPayload(val)...)
+		e.haveTime = true
+	}
 }
 
 // cacheID records the encoding of interned key id (an unescaped key, whose
