@@ -179,10 +179,10 @@ func (e *RowEncoder) AppendBody(dst, row []byte) ([]byte, []byte, error) {
 // decoder has already located (digicert's RowReader.Members, with its Keys):
 // a member with an unescaped string value, nearly every member of an audit
 // row, is copied without being scanned again, and a key with an id is
-// written from the encoding cached for that id. Members and keys must come
-// from the decoder that returned row; offsets that do not fit the row make
-// AppendMembers fall back to AppendBody. The result is AppendBody's, byte
-// for byte.
+// written from the key table's text (encoded once per id). Members and keys
+// must come from the decoder that returned row; offsets that do not fit the
+// row make AppendMembers fall back to AppendBody. The result is AppendBody's,
+// byte for byte.
 func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, keys *jsonbytes.Keys) ([]byte, []byte, error) {
 	if len(members) == 0 || len(row) > math.MaxUint32 {
 		return e.AppendBody(dst, row)
