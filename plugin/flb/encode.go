@@ -117,8 +117,11 @@ type RowEncoder struct {
 }
 
 // idKey is an interned key's msgpack str encoding and whether it is TimeKey.
+// An encoding of up to 32 bytes is also kept in an array, which is copied
+// with two 16-byte moves instead of a call to memmove.
 type idKey struct {
 	mp     []byte
+	short  [32]byte
 	isTime bool
 }
 
@@ -182,7 +185,8 @@ func (e *RowEncoder) AppendBody(dst, row []byte) ([]byte, []byte, error) {
 // written from the key table's text (encoded once per id). Members and keys
 // must come from the decoder that returned row; offsets that do not fit the
 // row make AppendMembers fall back to AppendBody. The result is AppendBody's,
-// byte for byte.
+// byte for byte; unlike append, AppendMembers may also write scratch bytes in
+// dst's spare capacity past the result.
 func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, keys *jsonbytes.Keys) ([]byte, []byte, error) {
 	if len(members) == 0 || len(row) > math.MaxUint32 {
 		return e.AppendBody(dst, row)
@@ -197,6 +201,10 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 		e.idKeys, e.idGen, e.idTime = keys, keys.Gen(), e.TimeKey
 	}
 	dst = mpMapHeader(dst, len(members))
+	// Room for the whole row up front, so that short keys and values are
+	// copied in fixed-size moves (string members are never longer in
+	// msgpack than in JSON).
+	dst = slices.Grow(dst, len(row)+64)
 	end := uint32(len(row))
 	nkeys := 0
 	if keys != nil {
@@ -215,7 +223,14 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 				e.cacheID(id, keys.Key(uint32(id)))
 			}
 			k := &e.ids[id]
-			dst = append(dst, k.mp...)
+			if l := len(dst); len(k.mp) <= len(k.short) && cap(dst)-l >= len(k.short) {
+				// Room for the whole array: copy it, keep the key.
+				dst = dst[:l+len(k.short)]
+				*(*[32]byte)(dst[l:]) = k.short
+				dst = dst[:l+len(k.mp)]
+			} else {
+				dst = append(dst, k.mp...)
+			}
 			isTime = k.isTime
 		} else {
 			if m.KeyStart == 0 || m.KeyStart > m.KeyEnd || m.KeyEnd >= m.ValueStart {
@@ -241,8 +256,18 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 		}
 		valStart := len(dst)
 		if v := row[m.ValueStart:m.ValueEnd]; v[0] == '"' && !m.ValueEscaped && len(v) >= 2 {
-			dst = mpStrHeader(dst, len(v)-2)
-			dst = append(dst, v[1:len(v)-1]...)
+			s := row[m.ValueStart+1:] // the value's text and what follows it in the row
+			if l, vl := len(dst), len(v)-2; vl <= 16 && len(s) >= 16 && cap(dst)-l >= 17 {
+				// A short value: one 16-byte move (bytes past the value
+				// land beyond dst's length and are overwritten later).
+				dst = dst[:l+17]
+				dst[l] = 0xa0 | byte(vl) // fixstr
+				*(*[16]byte)(dst[l+1:]) = *(*[16]byte)(s)
+				dst = dst[:l+1+vl]
+			} else {
+				dst = mpStrHeader(dst, vl)
+				dst = append(dst, v[1:len(v)-1]...)
+			}
 		} else {
 			e.in, e.pos, e.depth = row, int(m.ValueStart), 1
 			var err error
@@ -468,7 +493,9 @@ func (e *RowEncoder) cacheID(id int, key []byte) {
 	isTime := e.TimeKey != "" && string(key) == e.TimeKey
 	// Earlier entries keep pointing into an old array when the arena
 	// grows; they stay valid.
-	e.ids[id] = idKey{mp: e.idArena[a:len(e.idArena):len(e.idArena)], isTime: isTime}
+	k := &e.ids[id]
+	k.mp, k.isTime = e.idArena[a:len(e.idArena):len(e.idArena)], isTime
+	copy(k.short[:], k.mp)
 }
 
 // cacheKey records the key at position i of the row (after a miss there):
