@@ -4,8 +4,6 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
@@ -157,77 +155,11 @@ func valueEnd(b []byte, i int) int {
 	return -1
 }
 
-// unescape appends the decoded form of a JSON string body to dst. Invalid
-// escapes and lone surrogates become U+FFFD, as in encoding/json.
+// unescape appends the value of a JSON string body to dst, leniently:
+// invalid escapes and lone surrogates become U+FFFD, as in encoding/json.
 func unescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		if i+1 >= len(s) {
-			return utf8.AppendRune(dst, utf8.RuneError)
-		}
-		switch e := s[i+1]; e {
-		case '"', '\\', '/':
-			dst = append(dst, e)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hex4(s, i+2)
-			if r < 0 {
-				dst = utf8.AppendRune(dst, utf8.RuneError)
-				i += 2
-				continue
-			}
-			i += 6
-			if utf16.IsSurrogate(rune(r)) {
-				if i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					if r2 := hex4(s, i+2); r2 >= 0 {
-						if dec := utf16.DecodeRune(rune(r), rune(r2)); dec != utf8.RuneError {
-							dst = utf8.AppendRune(dst, dec)
-							i += 6
-							continue
-						}
-					}
-				}
-				dst = utf8.AppendRune(dst, utf8.RuneError)
-				continue
-			}
-			dst = utf8.AppendRune(dst, rune(r))
-			continue
-		default:
-			dst = utf8.AppendRune(dst, utf8.RuneError)
-		}
-		i += 2
-	}
-	return dst
-}
-
-// hex4 decodes four hex digits at s[i:], or returns -1.
-func hex4(s []byte, i int) int {
-	if i+4 > len(s) {
-		return -1
-	}
-	v := 0
-	for _, c := range s[i : i+4] {
-		h := unhex(c)
-		if h < 0 {
-			return -1
-		}
-		v = v<<4 | h
-	}
-	return v
+	out, _ := jsonbytes.Unescape(dst, s)
+	return out
 }
 
 // Keys repeat on every row, so Fields hands out shared strings instead of

@@ -464,7 +464,7 @@ func scanString(buf []byte, i int) (int, bool) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(buf) || unhex(buf[i+2])|unhex(buf[i+3])|unhex(buf[i+4])|unhex(buf[i+5]) < 0 {
+				if i+6 > len(buf) || jsonbytes.Unhex(buf[i+2])|jsonbytes.Unhex(buf[i+3])|jsonbytes.Unhex(buf[i+4])|jsonbytes.Unhex(buf[i+5]) < 0 {
 					return -1, false
 				}
 				i += 6
@@ -615,7 +615,7 @@ func (d *RowReader) escape() bool {
 			return false
 		}
 		for _, h := range d.buf[d.pos+2 : d.pos+6] {
-			if unhex(h) < 0 {
+			if jsonbytes.Unhex(h) < 0 {
 				d.failf("invalid \\u escape in a string")
 				return false
 			}
@@ -741,16 +741,4 @@ func describeValue(c byte) string {
 		return "a number"
 	}
 	return describe(c)
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c - 'a' + 10)
-	case c >= 'A' && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }

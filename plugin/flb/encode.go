@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
 )
@@ -268,6 +266,15 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 				dst = mpStrHeader(dst, vl)
 				dst = append(dst, v[1:len(v)-1]...)
 			}
+		} else if v[0] == '"' && len(v) >= 2 {
+			// Escapes: the decoder found the string's end and checked it.
+			u, bad := jsonbytes.Unescape(e.scratch[:0], v[1:len(v)-1])
+			e.scratch = u
+			if bad >= 0 {
+				return e.AppendBody(dst[:n], row)
+			}
+			dst = mpStrHeader(dst, len(u))
+			dst = append(dst, u...)
 		} else {
 			e.in, e.pos, e.depth = row, int(m.ValueStart), 1
 			var err error
@@ -592,71 +599,33 @@ func (e *RowEncoder) str(dst []byte) ([]byte, error) {
 
 // strEscaped is str's slow path: the string has escapes (or no end).
 func (e *RowEncoder) strEscaped(dst, rest []byte) ([]byte, error) {
-	s := e.scratch[:0]
-	i := 0
+	// The closing quote is the first one not escaped.
+	end := 0
 	for {
-		if i >= len(rest) {
-			e.pos += i
+		end += jsonbytes.IndexQuote(rest[end:])
+		if end >= len(rest) {
+			e.pos += end
 			return dst, e.errorf("unterminated string")
 		}
-		c := rest[i]
-		if c == '"' {
+		if rest[end] == '"' {
 			break
 		}
-		if c != '\\' {
-			// Copy the run up to the next quote or backslash in one go.
-			j := i + 1 + jsonbytes.IndexQuote(rest[i+1:])
-			s = append(s, rest[i:j]...)
-			i = j
-			continue
-		}
-		if i+1 >= len(rest) {
-			e.pos += i
+		if end+1 >= len(rest) {
+			e.pos += end
 			return dst, e.errorf("unterminated escape")
 		}
-		switch rest[i+1] {
-		case '"', '\\', '/':
-			s = append(s, rest[i+1])
-		case 'b':
-			s = append(s, '\b')
-		case 'f':
-			s = append(s, '\f')
-		case 'n':
-			s = append(s, '\n')
-		case 'r':
-			s = append(s, '\r')
-		case 't':
-			s = append(s, '\t')
-		case 'u':
-			r, ok := hex4(rest[i+2:])
-			if !ok {
-				e.pos += i
-				return dst, e.errorf(`invalid \u escape`)
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				// A pair makes one rune; a lone half becomes U+FFFD, as encoding/json does.
-				if i+1 < len(rest) && rest[i] == '\\' && rest[i+1] == 'u' {
-					if r2, ok := hex4(rest[i+2:]); ok {
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							s = utf8.AppendRune(s, d)
-							i += 6
-							continue
-						}
-					}
-				}
-				r = utf8.RuneError
-			}
-			s = utf8.AppendRune(s, r)
-			continue
-		default:
-			e.pos += i
-			return dst, e.errorf("invalid escape %q", rest[i+1])
-		}
-		i += 2
+		end += 2
 	}
-	e.pos += i + 1
+	s, bad := jsonbytes.Unescape(e.scratch[:0], rest[:end])
 	e.scratch = s
+	if bad >= 0 {
+		e.pos += bad
+		if rest[bad+1] == 'u' {
+			return dst, e.errorf(`invalid \u escape`)
+		}
+		return dst, e.errorf("invalid escape %q", rest[bad+1])
+	}
+	e.pos += end + 1
 	dst = mpStrHeader(dst, len(s))
 	return append(dst, s...), nil
 }
@@ -671,27 +640,6 @@ func valueEnd(b []byte) int {
 		return 8 + jsonbytes.IndexQuote(b[8:])
 	}
 	return jsonbytes.IndexQuote(b)
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 // number appends a JSON number: an integer that fits int64/uint64 becomes a

@@ -371,6 +371,23 @@ func TestAppendBodyErrors(t *testing.T) {
 			t.Errorf("%q: unexpected error type %T: %v", row, err, err)
 		}
 	}
+	// String errors name the problem and point at it.
+	for _, tc := range []struct {
+		row, msg string
+		offset   int
+	}{
+		{`{"a":"\x"}`, `invalid escape 'x'`, 6},
+		{`{"a":"ok\u12"}`, `invalid \u escape`, 8},
+		{`{"a":"\n\u12g4"}`, `invalid \u escape`, 8},
+		{`{"a":"x}`, `unterminated string`, 8},
+		{`{"a":"\`, `unterminated escape`, 6},
+	} {
+		_, _, err := new(RowEncoder).AppendBody(nil, []byte(tc.row))
+		var se *SyntaxError
+		if !errors.As(err, &se) || se.Msg != tc.msg || se.Offset != tc.offset {
+			t.Errorf("%s: got %v, want %q at offset %d", tc.row, err, tc.msg, tc.offset)
+		}
+	}
 	// Just inside the nesting limit is fine.
 	deep := `{"a":` + strings.Repeat("[", maxNesting-1) + strings.Repeat("]", maxNesting-1) + `}`
 	if _, _, err := new(RowEncoder).AppendBody(nil, []byte(deep)); err != nil {
