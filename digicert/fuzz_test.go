@@ -56,10 +56,10 @@ func checkMembers(row Row, ms []Member, keys *jsonbytes.Keys) error {
 		}
 		strEscaped := value[0] == '"' && bytes.IndexByte(value, '\\') >= 0
 		if k, v := row[m.KeyStart:m.KeyEnd], row[m.ValueStart:m.ValueEnd]; !bytes.Equal(k, rawKey) || !bytes.Equal(v, value) ||
-			m.KeyEscaped != escaped || m.ValueEscaped != strEscaped {
-			return fmt.Errorf("member %d: recorded key %q value %q escaped %v/%v, want %q %q %v/%v", i, k, v, m.KeyEscaped, m.ValueEscaped, rawKey, value, escaped, strEscaped)
+			m.ValueEscaped != strEscaped {
+			return fmt.Errorf("member %d: recorded key %q value %q value escaped %v, want %q %q %v", i, k, v, m.ValueEscaped, rawKey, value, strEscaped)
 		}
-		if m.KeyID != 0 && (m.KeyEscaped || int(m.KeyID) > keys.Len() || !bytes.Equal(keys.Key(m.KeyID), rawKey)) {
+		if m.KeyID != 0 && (escaped || int(m.KeyID) > keys.Len() || !bytes.Equal(keys.Key(m.KeyID), rawKey)) {
 			return fmt.Errorf("member %d: key %q has id %d, which is %q", i, rawKey, m.KeyID, keys.Key(m.KeyID))
 		}
 		return nil

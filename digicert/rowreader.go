@@ -289,7 +289,6 @@ func (d *RowReader) objectBody(top bool) bool {
 				return false
 			}
 			m.KeyStart = d.rel() + 1
-			d.escaped = false
 		}
 		if c != '"' {
 			d.failf("expected a string key, found %s", describe(c))
@@ -300,7 +299,7 @@ func (d *RowReader) objectBody(top bool) bool {
 			return false
 		}
 		if top {
-			m.KeyEnd, m.KeyEscaped = d.rel()-1, d.escaped
+			m.KeyEnd = d.rel() - 1
 		}
 		if c, ok = d.peekNonWS(); !ok || c != ':' {
 			d.expected("':' after a key", c, ok)
@@ -356,7 +355,7 @@ func (d *RowReader) compactMembers() (done bool) {
 		m := &ms[i]
 		// Rows repeat their keys: the key the last row had here, if the
 		// bytes match and its closing quote follows, needs no scan.
-		ke := -1
+		ke, kesc := -1, false
 		if i < len(d.prevKeys) {
 			if pk := &d.prevKeys[i]; pk.id != 0 {
 				if end := pos + 1 + len(pk.text); end < len(buf) && buf[end] == '"' && string(buf[pos+1:end]) == string(pk.text) {
@@ -365,7 +364,7 @@ func (d *RowReader) compactMembers() (done bool) {
 			}
 		}
 		if ke < 0 {
-			if ke, m.KeyEscaped = scanString(buf, pos+1); ke < 0 {
+			if ke, kesc = scanString(buf, pos+1); ke < 0 {
 				ms = ms[:i]
 				break
 			}
@@ -383,7 +382,7 @@ func (d *RowReader) compactMembers() (done bool) {
 		m.KeyStart, m.KeyEnd = off+uint32(pos+1), off+uint32(ke)
 		m.ValueStart, m.ValueEnd = off+uint32(ke+2), off+uint32(ve+1)
 		m.ValueEscaped = vesc
-		if m.KeyID == 0 && !m.KeyEscaped {
+		if m.KeyID == 0 && !kesc {
 			d.members = ms
 			m.KeyID = d.internKey(i, buf[pos+1:ke])
 		}

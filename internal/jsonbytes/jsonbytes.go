@@ -65,13 +65,12 @@ func IndexQuote(b []byte) int {
 // object's text: the key between its quotes, and the value's JSON text (a
 // string value keeps its quotes). A decoder that has validated the object
 // records them so that an encoder can copy plain members instead of
-// scanning them again. The escaped flags say whether the key, or a string
-// value, contains a backslash escape. KeyID, when not 0, is the key's id in
-// the decoder's Keys.
+// scanning them again. ValueEscaped says a string value contains a
+// backslash escape. KeyID, when not 0, is the key's id in the decoder's
+// Keys (only keys without escapes get one).
 type Member struct {
 	KeyStart, KeyEnd     uint32
 	ValueStart, ValueEnd uint32
 	KeyID                uint32
-	KeyEscaped           bool
 	ValueEscaped         bool
 }

@@ -104,14 +104,13 @@ type RowEncoder struct {
 	// instead of scanning and encoding it again (a third of the encoding time).
 	keys     []cachedKey
 	keyArena []byte // backing bytes of keys' raw and mp
-	keysFor  string // the TimeKey the cache was built with
+	keysFor  string // the TimeKey both caches were built with
 
 	// AppendMembers' keys by the decoder's key id: no comparison needed.
 	ids     []idKey
 	idArena []byte
 	idKeys  *jsonbytes.Keys // the table the ids belong to,
-	idGen   uint64          // its generation,
-	idTime  string          // and the TimeKey they were resolved with
+	idGen   uint64          // and its generation
 }
 
 // idKey is an interned key's msgpack str encoding and whether it is TimeKey.
@@ -156,9 +155,7 @@ func (e *RowEncoder) AppendBody(dst, row []byte) ([]byte, []byte, error) {
 		e.in = nil
 		return dst[:n], nil, ErrNotObject
 	}
-	if e.keysFor != e.TimeKey {
-		e.keys, e.keyArena, e.keysFor = e.keys[:0], e.keyArena[:0], e.TimeKey
-	}
+	e.checkTimeKey()
 	out, err := e.object(dst, true)
 	if err == nil {
 		e.skipSpace()
@@ -191,12 +188,10 @@ func (e *RowEncoder) AppendMembers(dst, row []byte, members []jsonbytes.Member, 
 	}
 	n := len(dst)
 	e.timeVal, e.haveTime = e.timeVal[:0], false
-	if e.keysFor != e.TimeKey {
-		e.keys, e.keyArena, e.keysFor = e.keys[:0], e.keyArena[:0], e.TimeKey
-	}
-	if keys != nil && (keys != e.idKeys || keys.Gen() != e.idGen || e.idTime != e.TimeKey) {
+	e.checkTimeKey()
+	if keys != nil && (keys != e.idKeys || keys.Gen() != e.idGen) {
 		e.ids, e.idArena = e.ids[:0], nil
-		e.idKeys, e.idGen, e.idTime = keys, keys.Gen(), e.TimeKey
+		e.idKeys, e.idGen = keys, keys.Gen()
 	}
 	dst = mpMapHeader(dst, len(members))
 	// Room for the whole row up front, so that short keys and values are
@@ -478,6 +473,15 @@ func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
 	}
 	e.pos = pos
 	return dst, count, false
+}
+
+// checkTimeKey drops both key caches when TimeKey changed: they record
+// which key is the time key.
+func (e *RowEncoder) checkTimeKey() {
+	if e.keysFor != e.TimeKey {
+		e.keys, e.keyArena, e.keysFor = e.keys[:0], e.keyArena[:0], e.TimeKey
+		e.ids, e.idArena = e.ids[:0], nil
+	}
 }
 
 // noteTime keeps the first string value of the TimeKey member, given as the

@@ -114,7 +114,7 @@ func TestAppendMembersBadOffsets(t *testing.T) {
 		{"key start 0", bad(noIDs(func(m []jsonbytes.Member) { m[0].KeyStart = 0 }))},
 		{"value before key", bad(noIDs(func(m []jsonbytes.Member) { m[1].ValueStart = m[1].KeyStart }))},
 		{"value cut short", bad(func(m []jsonbytes.Member) { m[2].ValueStart++ })},
-		{"key not at quote", bad(noIDs(func(m []jsonbytes.Member) { m[1].KeyStart += 2; m[1].KeyEscaped = true; m[1].KeyEnd = m[1].KeyStart }))},
+		{"key not at quote", bad(noIDs(func(m []jsonbytes.Member) { m[1].KeyStart += 2; m[1].KeyEnd = m[1].KeyStart }))},
 		// With an id the key comes from the decoder's table: its offsets,
 		// even wrong ones, are not used.
 		{"key offsets wrong, id right", bad(func(m []jsonbytes.Member) { m[1].KeyStart += 2; m[1].KeyEnd = m[1].KeyStart })},
@@ -233,5 +233,19 @@ func TestAppendMembersKeyTables(t *testing.T) {
 	}
 	if gens < 2 {
 		t.Fatalf("the key table never started over")
+	}
+}
+
+// Changing TimeKey on an encoder in use re-resolves which interned key is
+// the time key.
+func TestAppendMembersTimeKeyChange(t *testing.T) {
+	rows, members, keys := decodeWithMembers(t, membersRows[:1], 64<<10)
+	e := flb.RowEncoder{TimeKey: "Result"}
+	if _, tv, _ := e.AppendMembers(nil, rows[0], members[0], keys); string(tv) != "Successful" {
+		t.Fatalf("time key Result: got %q", tv)
+	}
+	e.TimeKey = timeKey
+	if _, tv, _ := e.AppendMembers(nil, rows[0], members[0], keys); string(tv) != "06-Feb-2025 10:28:04" {
+		t.Fatalf("time key %s: got %q", timeKey, tv)
 	}
 }
