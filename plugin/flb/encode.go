@@ -360,13 +360,6 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 		return finishContainer(dst, start, 0, 0x80, 0xde), nil
 	}
 	for {
-		if top {
-			var done bool
-			if dst, count, done = e.compactMembers(dst, count); done {
-				e.depth--
-				return finishContainer(dst, start, count, 0x80, 0xde), nil
-			}
-		}
 		e.skipSpace()
 		if e.pos >= len(e.in) || e.in[e.pos] != '"' {
 			return dst, e.errorf("expected a string key")
@@ -424,55 +417,6 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 			return dst, e.errorf("expected ',' or '}' in an object")
 		}
 	}
-}
-
-// compactMembers is object's fast path for the usual top-level member: a
-// cached key, then directly ':', a string without escapes, and ',' or '}'.
-// It consumes such members from e.pos, starting at a key, and stops at the
-// first one that is anything else, leaving it to the general loop (which
-// gives the same bytes for these members, only slower). done means it
-// consumed the closing '}'.
-func (e *RowEncoder) compactMembers(dst []byte, count int) ([]byte, int, bool) {
-	in, pos := e.in, e.pos
-	for count < len(e.keys) {
-		k := &e.keys[count]
-		n := len(k.raw)
-		rest := in[pos:]
-		if len(rest) < n+2 || string(rest[:n]) != string(k.raw) || rest[n] != ':' || rest[n+1] != '"' {
-			e.pos = pos
-			return dst, count, false
-		}
-		rest = rest[n+2:]
-		// valueEnd, written out: it is too large to inline and this is
-		// the loop that runs for almost every member.
-		q := 0
-		if len(rest) < 8 {
-			q = jsonbytes.IndexQuote(rest)
-		} else if m := jsonbytes.QuoteMask(binary.LittleEndian.Uint64(rest)); m != 0 {
-			q = bits.TrailingZeros64(m) >> 3
-		} else {
-			q = 8 + jsonbytes.IndexQuote(rest[8:])
-		}
-		if q+1 >= len(rest) || rest[q] != '"' || (rest[q+1] != ',' && rest[q+1] != '}') {
-			e.pos = pos
-			return dst, count, false
-		}
-		dst = append(dst, k.mp...)
-		valStart := len(dst)
-		dst = mpStrHeader(dst, q)
-		dst = append(dst, rest[:q]...)
-		if k.isTime {
-			e.noteTime(dst[valStart:])
-		}
-		count++
-		pos += n + q + 4 // key, ':', both quotes of the value, separator
-		if rest[q+1] == '}' {
-			e.pos = pos
-			return dst, count, true
-		}
-	}
-	e.pos = pos
-	return dst, count, false
 }
 
 // checkTimeKey drops both key caches when TimeKey changed: they record

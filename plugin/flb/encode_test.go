@@ -590,8 +590,8 @@ func TestRowEncoderKeyCache(t *testing.T) {
 		`{"a":"1","b":"2","Date and time (UTC)":"06-Feb-2025 10:28:08"}`,
 		`{"a":"1","b":`, // malformed: must not poison the cache
 		`{"a":"1","b":"2","Date and time (UTC)":"06-Feb-2025 10:28:09"}`,
-		// Cut or altered after cached keys, where compactMembers gives up
-		// and the general loop must carry on from the same place.
+		// Cut or altered after cached keys: the cache must not carry a
+		// key past the point where the row stops matching.
 		`{"a":"1","b":"2`,
 		`{"a":"1","b":"2"`,
 		`{"a":"1","b":"2"x`,
