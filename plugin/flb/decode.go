@@ -65,8 +65,33 @@ const (
 // is an integer or float number of seconds or an EventTime (ext type 0).
 // fn is called once per record, in order; meta is nil for v1 records. Group
 // markers are skipped. An error from fn stops the walk and is returned as is;
-// malformed input yields a *DecodeError.
+// malformed input, including a body that is not a map, yields a *DecodeError.
 func DecodeChunk(data []byte, fn func(ts time.Time, meta, body RawMap) error) error {
+	return DecodeChunkValues(data, func(v Value) error {
+		if !isMap(v.Body[0]) {
+			return &DecodeError{Offset: v.Offset, Record: v.Record, Reason: "record body is not a map"}
+		}
+		return fn(v.Time, v.Meta, RawMap(v.Body))
+	})
+}
+
+// Value is one record as DecodeChunkValues sees it.
+type Value struct {
+	Time   time.Time
+	Meta   RawMap // nil for v1 records
+	Body   []byte // one complete msgpack value; a map in every well-formed record
+	Record int    // index of the entry in the chunk (0-based)
+	Offset int    // byte offset of Body in the chunk
+}
+
+// IsMap reports whether a record body (as DecodeChunkValues gives it) is a map.
+func (v Value) IsMap() bool { return isMap(v.Body[0]) }
+
+// DecodeChunkValues is DecodeChunk for callers that can deal with a record
+// whose body is valid msgpack but not a map (a broken or foreign producer):
+// such a record does not stop the walk, the caller decides. Only msgpack the
+// walk cannot get past yields a *DecodeError.
+func DecodeChunkValues(data []byte, fn func(Value) error) error {
 	i := 0
 	for rec := 0; i < len(data); rec++ {
 		start := i
@@ -82,14 +107,15 @@ func DecodeChunk(data []byte, fn func(ts time.Time, meta, body RawMap) error) er
 		if marker {
 			continue
 		}
-		if err := fn(ts, meta, body); err != nil {
+		if err := fn(Value{Time: ts, Meta: meta, Body: body, Record: rec, Offset: next - len(body)}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// decodeEntry parses one [header, body] entry starting at i.
+// decodeEntry parses one [header, body] entry starting at i. The body may
+// be any msgpack value; DecodeChunk insists on a map.
 func decodeEntry(b []byte, i int) (ts time.Time, marker bool, meta, body RawMap, next int, err error) {
 	n, i, err := readArrayHeader(b, i)
 	if err != nil {
@@ -137,9 +163,6 @@ func decodeEntry(b []byte, i int) (ts time.Time, marker bool, meta, body RawMap,
 	}
 	if i >= len(b) {
 		return ts, false, nil, nil, 0, syntaxErr(i, "truncated record: body missing")
-	}
-	if !isMap(b[i]) {
-		return ts, false, nil, nil, 0, syntaxErr(i, "record body is not a map")
 	}
 	end, err := skip(b, i, 0)
 	if err != nil {

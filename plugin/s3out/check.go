@@ -1,33 +1,30 @@
 package s3out
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
 // bucketAPI is what the start-up check calls (*s3.Client has it).
 type bucketAPI interface {
-	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
 	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
-// credentialCodes are answers meaning the credentials themselves are wrong.
-// versitygw answers an unknown access key with XAdminUserNotFound.
-var credentialCodes = map[string]bool{
-	"InvalidAccessKeyId":    true,
-	"SignatureDoesNotMatch": true,
-	"InvalidToken":          true,
-	"InvalidClientTokenId":  true,
-	"XAdminUserNotFound":    true,
-	"ExpiredToken":          true,
-}
+// ProbeName is the last segment of the key the start-up write check aims
+// at, under the prefix. Nothing is ever stored there (see probeWrite).
+const ProbeName = "secops_s3-startup-check-never-stored"
 
 // where names the S3 service being talked to, for messages.
 func where(c Config, region string) string {
@@ -37,59 +34,108 @@ func where(c Config, region string) string {
 	return fmt.Sprintf("AWS S3 in %s", region)
 }
 
-// checkBucket makes sure the bucket exists and the credentials work, and
-// turns failures into messages that say what to fix. A writer that is only
-// allowed s3:PutObject (the least-privilege policy) cannot look at the
-// bucket at all: that is reported as a warning and the output still starts.
-func checkBucket(ctx context.Context, api bucketAPI, c Config, region string) (warning string, err error) {
-	_, err = api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(c.Bucket)})
-	if err == nil {
-		return "", nil
-	}
-	status, ok := responseStatus(err)
-	if !ok {
-		return "", fmt.Errorf("%s: cannot reach %s to check bucket %q (network, DNS, TLS or proxy problem; endpoint and region must be right): %w", PluginName, where(c, region), c.Bucket, err)
-	}
-	if other := bucketRegion(err); other != "" && other != region {
-		return "", fmt.Errorf("%s: bucket %q is in region %s, not %s: set region %s", PluginName, c.Bucket, other, region, other)
-	}
-	if status == http.StatusMovedPermanently {
-		return "", fmt.Errorf("%s: bucket %q is not in region %s (HTTP 301): set region to the bucket's region", PluginName, c.Bucket, region)
-	}
-	// A HEAD answer has no body, so the error code is unknown: ask again
-	// with a request whose error answer names it.
-	code := probeCode(ctx, api, c)
-	switch {
-	case code == "NoSuchBucket" || (code == "" && status == http.StatusNotFound):
-		return "", fmt.Errorf("%s: bucket %q does not exist at %s: create it, or fix bucket/region/endpoint", PluginName, c.Bucket, where(c, region))
-	case credentialCodes[code]:
-		return "", fmt.Errorf("%s: %s rejected the credentials (%s): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile or role_arn", PluginName, where(c, region), code)
-	case code == "AccessDenied" || (code == "" && status == http.StatusForbidden):
-		return fmt.Sprintf("access denied when checking bucket %q (HTTP %d): the credentials work but may not list the bucket; "+
-			"that is fine for a writer allowed only s3:PutObject, but the bucket could not be verified. Writes are checked at the first flush", c.Bucket, status), nil
-	}
-	return "", fmt.Errorf("%s: checking bucket %q at %s failed (HTTP %d %s): %w", PluginName, c.Bucket, where(c, region), status, code, err)
+// startFatal are the causes that stop Fluent Bit at start: they never fix
+// themselves, and finding out at the first flush would be too late.
+var startFatal = map[string]bool{
+	CauseCredentials: true, CauseNoSuchBucket: true, CauseWrongRegion: true, CauseKMS: true,
+	CauseNoCondWrites: true, CauseClockSkew: true, CauseNotS3: true,
 }
 
-// probeCode lists at most one key under the prefix, only to learn the error
-// code that HeadBucket could not carry. It returns "" when the probe succeeds
-// or gives no code.
-func probeCode(ctx context.Context, api bucketAPI, c Config) string {
+// checkBucket makes sure, before the first chunk, that the credentials
+// work, the bucket exists in this region, the writer may write under the
+// prefix and the server supports create-only writes. It asks only what the
+// README's least-privilege writer policy allows: a listing scoped to the
+// prefix (s3:ListBucket with an s3:prefix condition) and a PutObject under
+// the prefix. Errors say what to fix. A failure to reach S3 at all only
+// warns: S3 or the network may be briefly down, and chunks are retried
+// until it answers.
+func checkBucket(ctx context.Context, api bucketAPI, c Config, region string, log flb.Logger) error {
+	t := c.target(region)
 	_, err := api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
-		Bucket: aws.String(c.Bucket), Prefix: aws.String(c.Prefix + "/"), MaxKeys: aws.Int32(1),
+		Bucket: aws.String(c.Bucket), Prefix: aws.String(listPrefix(c.Prefix)), MaxKeys: aws.Int32(1),
 	})
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
+	listDenied := false
+	if err != nil {
+		d := Diagnose(err)
+		switch {
+		case d.Cause == CauseNetwork || d.Cause == CauseTimeout:
+			log.Warn(fmt.Sprintf("cannot reach %s to check bucket %q; starting anyway, and chunks are retried until it answers "+
+				"(if this lasts, check endpoint, region, DNS, TLS and proxy settings)", t.where, c.Bucket), "error", err)
+			return nil
+		case !d.Operator: // 5xx, throttling: S3 answers, but not now
+			log.Warn(fmt.Sprintf("could not check bucket %q at %s (%s); starting anyway, and chunks are retried until it works", c.Bucket, t.where, d.Code), "error", err)
+			return nil
+		case d.Cause == CauseAccessDenied:
+			listDenied = true // the write check below tells whether that matters
+		case startFatal[d.Cause]:
+			return fmt.Errorf("%s: %s", PluginName, d.Fix(t))
+		default:
+			return fmt.Errorf("%s: checking bucket %q at %s failed (%s): %w", PluginName, c.Bucket, t.where, d.Code, err)
+		}
 	}
-	return ""
+	if err := probeWrite(ctx, api, c, t, log); err != nil {
+		return err
+	}
+	if listDenied {
+		log.Warn(fmt.Sprintf("access denied listing s3://%s/%s at start; writing is allowed, so the output works, but a missing bucket or wrong region is found only at a flush: "+
+			"grant s3:ListBucket with the s3:prefix condition of the README's writer policy", c.Bucket, listPrefix(c.Prefix)))
+	}
+	return nil
 }
 
-// bucketRegion returns the region S3 says the bucket lives in, if it said.
-func bucketRegion(err error) string {
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.Response != nil {
-		return re.Response.Header.Get("X-Amz-Bucket-Region")
+// listPrefix is the prefix the check lists: the feed's folder.
+func listPrefix(prefix string) string {
+	if prefix == "" {
+		return ""
 	}
-	return ""
+	return prefix + "/"
+}
+
+// probeWrite sends a create-only PutObject, with the output's own headers,
+// whose Content-MD5 does not match its (empty) body. S3 checks the
+// credentials, the bucket, the write permission and the headers first, and
+// then refuses the body with 400 BadDigest, so nothing is stored, nothing
+// appears where the feed reads, and no delete permission is needed. A
+// server without conditional writes answers 501 NotImplemented to the
+// If-None-Match header instead.
+func probeWrite(ctx context.Context, api bucketAPI, c Config, t target, log flb.Logger) error {
+	wrongMD5 := md5.Sum([]byte("not the body"))
+	key := listPrefix(c.Prefix) + ProbeName
+	ce := (*string)(nil)
+	if c.ContentEncoding {
+		ce = aws.String("gzip")
+	}
+	_, err := api.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:               aws.String(c.Bucket),
+		Key:                  aws.String(key),
+		Body:                 bytes.NewReader(nil),
+		ContentLength:        aws.Int64(0),
+		ContentMD5:           aws.String(base64.StdEncoding.EncodeToString(wrongMD5[:])),
+		ContentType:          aws.String(NDJSONContentType),
+		ContentEncoding:      ce,
+		IfNoneMatch:          aws.String("*"),
+		ServerSideEncryption: types.ServerSideEncryption(c.SSE),
+		SSEKMSKeyId:          optional(c.SSEKMSKeyID),
+		StorageClass:         types.StorageClass(c.StorageClass),
+	})
+	if err == nil {
+		log.Warn(fmt.Sprintf("the start-up write check stored an empty object at %q although its Content-MD5 was wrong: this server does not verify Content-MD5, "+
+			"so it cannot be told whether it honours create-only writes (If-None-Match); delete that object", key))
+		return nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "BadDigest" || ae.ErrorCode() == "InvalidDigest") {
+		return nil // authorised, bucket found, headers accepted; body refused as intended
+	}
+	d := Diagnose(err)
+	switch {
+	case d.Status == StatusOK: // 412: the key exists (stored by a server that ignored the digest before)
+		return nil
+	case d.Cause == CauseAccessDenied:
+		return fmt.Errorf("%s: %s", PluginName, d.Fix(t))
+	case startFatal[d.Cause]:
+		return fmt.Errorf("%s: %s", PluginName, d.Fix(t))
+	}
+	log.Warn(fmt.Sprintf("the start-up write check under s3://%s/%s got an unexpected answer (%s); starting anyway, and each flush reports its own errors", c.Bucket, listPrefix(c.Prefix), d.Code), "error", err)
+	return nil
 }

@@ -28,6 +28,14 @@ func apiErr(status int, code string) error {
 	}}
 }
 
+// apiErrMsg is apiErr with a message.
+func apiErrMsg(status int, code, msg string) error {
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: &awshttp.ResponseError{
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status, Header: http.Header{}}},
+			Err: &smithy.GenericAPIError{Code: code, Message: msg}},
+	}}
+}
+
 // noAnswer is what the SDK returns when the request could not be sent: a
 // ResponseError with status 0 around the dial error.
 func noAnswer() error {
@@ -62,13 +70,23 @@ func TestClassify(t *testing.T) {
 		{"409 conditional conflict", apiErr(409, "ConditionalRequestConflict"), StatusRetry},
 		{"404 NoSuchUpload", apiErr(404, "NoSuchUpload"), StatusRetry},
 		{"KMS throttling", apiErr(400, "KMS.ThrottlingException"), StatusRetry},
-		{"403 AccessDenied", apiErr(403, "AccessDenied"), StatusError},
-		{"403 bad key", apiErr(403, "InvalidAccessKeyId"), StatusError},
-		{"403 bad secret", apiErr(403, "SignatureDoesNotMatch"), StatusError},
-		{"404 NoSuchBucket", apiErr(404, "NoSuchBucket"), StatusError},
-		{"404 versitygw unknown key", apiErr(404, "XAdminUserNotFound"), StatusError},
-		{"400 InvalidArgument", apiErr(400, "InvalidArgument"), StatusError},
-		{"301 wrong region", apiErr(301, ""), StatusError},
+		// An operator can fix each of these: the chunk is kept and retried.
+		{"403 AccessDenied", apiErr(403, "AccessDenied"), StatusRetry},
+		{"403 bad key", apiErr(403, "InvalidAccessKeyId"), StatusRetry},
+		{"403 bad secret", apiErr(403, "SignatureDoesNotMatch"), StatusRetry},
+		{"400 invalid token", apiErr(400, "InvalidToken"), StatusRetry},
+		{"404 NoSuchBucket", apiErr(404, "NoSuchBucket"), StatusRetry},
+		{"404 versitygw unknown key", apiErr(404, "XAdminUserNotFound"), StatusRetry},
+		{"KMS key disabled", apiErr(400, "KMS.DisabledException"), StatusRetry},
+		{"KMS key pending deletion", apiErr(400, "KMS.KMSInvalidStateException"), StatusRetry},
+		{"KMS key missing", apiErr(400, "KMS.NotFoundException"), StatusRetry},
+		{"400 InvalidArgument", apiErr(400, "InvalidArgument"), StatusRetry},
+		{"301 wrong region", apiErr(301, ""), StatusRetry},
+		{"301 PermanentRedirect", apiErr(301, "PermanentRedirect"), StatusRetry},
+		{"400 region in the signature", apiErr(400, "AuthorizationHeaderMalformed"), StatusRetry},
+		{"proxy 403 page", htmlPage(403), StatusRetry},
+		{"proxy 401 page", htmlPage(401), StatusRetry},
+		{"501 no conditional writes", apiErr(501, "NotImplemented"), StatusRetry},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,8 +18,10 @@ const lineBatch = 64 << 10
 
 // encodeStats describes one encoded chunk.
 type encodeStats struct {
-	Records     int
-	FirstTime   time.Time // timestamp of the first record, UTC
+	Records     int       // records in the chunk, written or skipped
+	Skipped     int       // records not written: body not a map
+	FirstSkip   string    // where and what the first skipped record was
+	FirstTime   time.Time // timestamp of the first written record, UTC
 	NDJSONBytes int64     // uncompressed size
 }
 
@@ -49,21 +51,38 @@ func (e *ndjsonEncoder) Encode(w io.Writer, chunk []byte, first func(time.Time))
 	lp := e.lineBuf()
 	line := (*lp)[:0]
 	var date []byte
-	err = flb.DecodeChunk(chunk, func(ts time.Time, _, body flb.RawMap) error {
-		if st.Records == 0 {
-			st.FirstTime = ts
+	err = flb.DecodeChunkValues(chunk, func(v flb.Value) error {
+		st.Records++
+		skip := func(why string) error {
+			if st.Skipped == 0 {
+				st.FirstSkip = fmt.Sprintf("record %d at byte %d: %s", v.Record, v.Offset, why)
+			}
+			st.Skipped++
+			return nil
+		}
+		if !v.IsMap() {
+			// Fluent Bit records are maps; another value comes from a broken
+			// or foreign producer, and the feed's parser could not read it
+			// as an audit row either. It is counted and reported, and the
+			// chunk's other records are still written.
+			return skip(fmt.Sprintf("body is not a map (msgpack type 0x%02x)", v.Body[0]))
+		}
+		if st.Records-st.Skipped == 1 {
+			st.FirstTime = v.Time
 			if first != nil {
-				first(ts)
+				first(v.Time)
 			}
 		}
-		st.Records++
 		var err error
 		if e.dateKey != "" {
-			date = e.appendDate(date[:0], ts)
+			date = e.appendDate(date[:0], v.Time)
 		}
 		start := len(line)
-		if line, err = flb.AppendJSONWithField(line, body, e.dateKey, date); err != nil {
-			return fmt.Errorf("record %d: %w", st.Records-1, err)
+		if line, err = flb.AppendJSONWithField(line, flb.RawMap(v.Body), e.dateKey, date); err != nil {
+			// The walk already validated the body, so this is not expected;
+			// if it happens, only this record is lost, not the chunk.
+			line = line[:start]
+			return skip(err.Error())
 		}
 		line = append(line, '\n')
 		st.NDJSONBytes += int64(len(line) - start)

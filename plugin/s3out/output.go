@@ -1,6 +1,7 @@
 package s3out
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,11 +19,14 @@ const startupTimeout = 30 * time.Second
 // Output is one configured secops_s3 instance. Flush may be called from
 // several goroutines (Fluent Bit workers) at once.
 type Output struct {
-	cfg  Config
-	api  objectAPI
-	spec objectSpec
-	enc  *ndjsonEncoder
-	log  flb.Logger
+	cfg    Config
+	api    objectAPI
+	spec   objectSpec
+	enc    *ndjsonEncoder
+	log    flb.Logger
+	target target // what fixes in log lines refer to
+	limit  *logLimiter
+	stats  statsBox
 
 	ctx    context.Context // cancelled by Close: aborts in-flight uploads
 	cancel context.CancelFunc
@@ -44,14 +48,11 @@ func New(ctx context.Context, cfg Config, log flb.Logger) (*Output, error) {
 		return nil, fmt.Errorf("%s: no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role_arn, or run with an instance/pod role): %w", PluginName, err)
 	}
 	client := newS3Client(awsCfg, cfg)
-	warning, err := checkBucket(ctx, client, cfg, awsCfg.Region)
-	if err != nil {
+	if err = checkBucket(ctx, client, cfg, awsCfg.Region, log); err != nil {
 		return nil, err
 	}
-	if warning != "" {
-		log.Warn(warning)
-	}
 	o := newOutput(cfg, client, log)
+	o.target = cfg.target(awsCfg.Region)
 	// Checksums are named on multipart uploads only where the SDK computes them.
 	o.spec.checksums = cfg.Endpoint == ""
 	// The credential source (environment, profile, role...) helps debugging
@@ -78,6 +79,8 @@ func newOutput(cfg Config, api objectAPI, log flb.Logger) *Output {
 		},
 		enc:    newNDJSONEncoder(cfg.CompressionLevel, cfg.JSONDateKey, cfg.JSONDateFormat),
 		log:    log,
+		target: cfg.target(cmp.Or(cfg.Region, fallbackRegion)),
+		limit:  newLogLimiter(logEvery, time.Now),
 		ctx:    ctx,
 		cancel: cancel,
 	}
@@ -101,35 +104,64 @@ func ContentHash(tag string, chunk []byte) string {
 type Report struct {
 	Status        Status
 	Key           string // object key ("" when the chunk had no records)
-	Records       int
+	Records       int    // records in the chunk
+	Skipped       int    // records of the chunk that could not be written (counted in Records)
 	NDJSONBytes   int64
 	StoredBytes   int64 // compressed bytes sent
 	Parts         int   // multipart parts; 0 for a single PutObject
 	MaxBuffered   int   // peak compressed bytes held in memory
 	AlreadyStored bool  // the key existed (412): an earlier attempt stored it
-	Err           error // why, when Status is not OK
+	firstSkip     string
+	Err           error  // why, when Status is not OK
+	Cause         string // with Err: one of RetryCauses or ErrorCauses
 }
+
+// Stats returns the output's counters so far.
+func (o *Output) Stats() Stats { return o.stats.snapshot() }
 
 // Flush stores one chunk and reports the outcome; it also logs it. The chunk
 // is only read during the call.
 func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) Report {
-	r := o.flush(ctx, chunk, tag)
+	start := time.Now()
+	r, d := o.flush(ctx, chunk, tag)
+	o.stats.add(r, time.Since(start))
+	if r.Skipped > 0 {
+		o.logLimited(o.log.Error, "record-skipped", "records skipped: not a map of fields, so not an audit row the feed could parse; the chunk's other records are stored",
+			"tag", tag, "skipped", r.Skipped, "records", r.Records, "first", r.firstSkip)
+	}
 	switch {
 	case r.Status == StatusOK && r.AlreadyStored:
 		o.log.Info("object already stored by an earlier attempt of this chunk; not written again", "key", r.Key, "records", r.Records)
-	case r.Status == StatusOK && r.Records == 0:
-		o.log.Debug("chunk has no records; nothing stored", "tag", tag)
+	case r.Status == StatusOK && r.Key == "":
+		o.log.Debug("chunk has no records to store; nothing stored", "tag", tag)
 	case r.Status == StatusOK:
 		o.log.Debug("stored", "key", r.Key, "records", r.Records, "ndjson_bytes", r.NDJSONBytes, "gzip_bytes", r.StoredBytes, "parts", r.Parts)
+	case r.Status == StatusRetry && d.Operator:
+		o.logLimited(o.log.Error, r.Cause, "cannot store the chunk until this is fixed; Fluent Bit will retry it: "+d.Fix(o.target),
+			"key", r.Key, "records", r.Records, "cause", r.Cause, "error", r.Err)
 	case r.Status == StatusRetry:
-		o.log.Warn("upload failed; Fluent Bit will retry the chunk", "key", r.Key, "records", r.Records, "error", r.Err)
+		o.logLimited(o.log.Warn, r.Cause, "upload failed; Fluent Bit will retry the chunk",
+			"key", r.Key, "records", r.Records, "cause", r.Cause, "error", r.Err)
 	default:
-		o.log.Error("chunk dropped (permanent error)", "key", r.Key, "records", r.Records, "error", r.Err)
+		o.log.Error("chunk dropped (permanent error)", "key", r.Key, "records", r.Records, "cause", r.Cause, "error", r.Err)
 	}
 	return r
 }
 
-func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report) {
+// logLimited logs at most one line per key and minute, saying how many
+// similar lines were held back since the last one.
+func (o *Output) logLimited(logf func(string, ...any), key, msg string, kv ...any) {
+	ok, held := o.limit.allow(key)
+	if !ok {
+		return
+	}
+	if held > 0 {
+		kv = append(kv, "similar_lines_not_logged", held)
+	}
+	logf(msg, kv...)
+}
+
+func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report, d Diagnosis) {
 	// Derived from the output's context so that Close cancels at once; the
 	// caller's context can cancel too.
 	fctx, cancel := context.WithTimeout(o.ctx, o.cfg.UploadTimeout)
@@ -147,23 +179,24 @@ func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report)
 	bp := o.buffer()
 	w := newObjectWriter(ctx, o.api, &o.spec, key, *bp)
 	st, err := o.enc.Encode(w, chunk, func(t time.Time) { first = t })
-	r.Records, r.NDJSONBytes = st.Records, st.NDJSONBytes
-	if err == nil && st.Records > 0 {
+	r.Records, r.Skipped, r.firstSkip, r.NDJSONBytes = st.Records, st.Skipped, st.FirstSkip, st.NDJSONBytes
+	if err == nil && st.Records > st.Skipped {
 		err = w.Close()
 	}
 	r.StoredBytes, r.Parts, r.MaxBuffered = w.stored, len(w.parts), w.maxBuffered
 	if aerr := w.Abort(); aerr != nil {
 		o.log.Warn("could not abort the unfinished multipart upload; its parts stay until a lifecycle rule removes them", "error", aerr)
 	}
-	r.Status = Classify(err)
+	d = Diagnose(err)
+	r.Status = d.Status
 	r.AlreadyStored = errors.Is(err, errAlreadyStored)
 	if r.Status != StatusOK {
-		r.Err = err
-		return r // the buffer may still be referenced by a cancelled request: not reused
+		r.Err, r.Cause = err, d.Cause
+		return r, d // the buffer may still be referenced by a cancelled request: not reused
 	}
 	*bp = w.buf[:0]
 	o.bufs.Put(bp)
-	return r
+	return r, d
 }
 
 func (o *Output) buffer() *[]byte {

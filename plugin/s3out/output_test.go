@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -177,29 +178,77 @@ func TestFlushMultipartFailureAbortsThenRetrySucceeds(t *testing.T) {
 
 func TestFlushErrors(t *testing.T) {
 	chunk := buildChunk(t, auditRows(2, t0, 5), t0)
+	s3Redirect := http.Header{"X-Amz-Request-Id": {"R"}, "X-Amz-Bucket-Region": {"ap-south-1"}}
 	cases := []struct {
 		name  string
 		fail  error
-		want  Status
+		cause string
 		logAt string
 	}{
-		{"access denied is permanent", apiErr(403, "AccessDenied"), StatusError, "[error] chunk dropped (permanent error)"},
-		{"throttling is retried", apiErr(503, "SlowDown"), StatusRetry, "[warn] upload failed; Fluent Bit will retry"},
-		{"network error is retried", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), StatusRetry, "connection refused"},
+		// Nothing an operator can fix drops the chunk: each is retried and
+		// logged at error level with the fix.
+		{"access denied", apiErr(403, "AccessDenied"), CauseAccessDenied, "[error] cannot store the chunk until this is fixed; Fluent Bit will retry it: access denied writing to s3://logs/digicert/logs/ (AccessDenied): grant s3:PutObject on arn:aws:s3:::logs/digicert/logs/*"},
+		{"unknown key id", apiErr(403, "InvalidAccessKeyId"), CauseCredentials, "[error] cannot store the chunk until this is fixed; Fluent Bit will retry it: the credentials were rejected (InvalidAccessKeyId): check AWS_ACCESS_KEY_ID"},
+		{"wrong secret", apiErr(403, "SignatureDoesNotMatch"), CauseCredentials, "the credentials were rejected (SignatureDoesNotMatch)"},
+		{"expired token", apiErr(400, "ExpiredToken"), CauseCredentials, "the credentials were rejected (ExpiredToken)"},
+		{"no such bucket", apiErr(404, "NoSuchBucket"), CauseNoSuchBucket, `[error] cannot store the chunk until this is fixed; Fluent Bit will retry it: bucket "logs" does not exist at AWS S3 in us-east-1 (NoSuchBucket): create it`},
+		{"KMS key disabled", apiErr(400, "KMS.DisabledException"), CauseKMS, `the KMS key of sse_kms_key_id "" could not be used (KMS.DisabledException): enable it`},
+		{"KMS key in a bad state", apiErr(400, "KMS.KMSInvalidStateException"), CauseKMS, "(KMS.KMSInvalidStateException)"},
+		{"KMS permission", apiErrMsg(403, "AccessDenied", "User: arn:x is not authorized to perform: kms:GenerateDataKey"), CauseKMS, "(AccessDenied): enable it, cancel its deletion, or allow this role kms:GenerateDataKey"},
+		{"wrong region 301", headErr(301, s3Redirect), CauseWrongRegion, `bucket "logs" is in region ap-south-1, not us-east-1: set region ap-south-1`},
+		{"proxy page", htmlPage(403), CauseNotS3, "HTTP 403 came from something that is not S3"},
+		{"no conditional writes", apiErr(501, "NotImplemented"), CauseNoCondWrites, "does not support conditional writes (If-None-Match, NotImplemented)"},
+		{"clock", apiErr(403, "RequestTimeTooSkewed"), CauseClockSkew, "synchronise it (NTP)"},
+		{"bad argument", apiErr(400, "InvalidStorageClass"), CauseRejected, "S3 refused the upload (InvalidStorageClass)"},
+		// Transient: a warning.
+		{"throttling", apiErr(503, "SlowDown"), CauseThrottled, "[warn] upload failed; Fluent Bit will retry"},
+		{"network error", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), CauseNetwork, "connection refused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := newFakeS3()
 			fake.failOn["PutObject"] = tc.fail
 			log := &flb.MemoryLogger{}
-			r := newOutput(testConfig(t, nil), fake, log).Flush(context.Background(), chunk, "t")
-			if r.Status != tc.want || len(fake.objects) != 0 {
-				t.Errorf("status %v, %d objects", r.Status, len(fake.objects))
+			o := newOutput(testConfig(t, nil), fake, log)
+			r := o.Flush(context.Background(), chunk, "t")
+			if r.Status != StatusRetry || len(fake.objects) != 0 || r.Cause != tc.cause {
+				t.Errorf("status %v cause %q, %d objects; want RETRY %q", r.Status, r.Cause, len(fake.objects), tc.cause)
 			}
 			if !strings.Contains(log.String(), tc.logAt) || !strings.Contains(log.String(), "PutObject "+r.Key) {
 				t.Errorf("log %q lacks %q", log, tc.logAt)
 			}
+			// Fixed (the fake fails once): the same chunk is stored.
+			if r2 := o.Flush(context.Background(), chunk, "t"); r2.Status != StatusOK || r2.Key != r.Key || len(fake.objects) != 1 {
+				t.Errorf("after the fix: %+v", r2)
+			}
+			st := o.Stats()
+			if st.Retries[tc.cause] != 1 || st.ObjectsStored != 1 || len(st.Errors) != 0 {
+				t.Errorf("stats %+v", st)
+			}
 		})
+	}
+}
+
+func TestRepeatedFailureLogsAreLimited(t *testing.T) {
+	chunk := buildChunk(t, auditRows(1, t0, 8), t0)
+	fake := newFakeS3()
+	log := &flb.MemoryLogger{}
+	o := newOutput(testConfig(t, nil), fake, log)
+	now := t0
+	o.limit = newLogLimiter(time.Minute, func() time.Time { return now })
+	for i := range 30 {
+		fake.failOn["PutObject"] = apiErr(403, "AccessDenied")
+		now = t0.Add(time.Duration(i) * 5 * time.Second) // 30 retries over 2.5 minutes
+		if r := o.Flush(context.Background(), chunk, "t"); r.Status != StatusRetry {
+			t.Fatalf("flush %d: %v", i, r.Status)
+		}
+	}
+	lines := strings.Count(log.String(), "cannot store the chunk until this is fixed")
+	if lines != 3 || !strings.Contains(log.String(), "similar_lines_not_logged=11") {
+		t.Errorf("%d lines logged for 30 failures, want 3 (one a minute) with the count held back:\n%s", lines, log)
+	}
+	if got := o.Stats().Retries[CauseAccessDenied]; got != 30 {
+		t.Errorf("counted %d retries, want 30", got)
 	}
 }
 
@@ -209,8 +258,11 @@ func TestFlushCorruptAndEmptyChunks(t *testing.T) {
 	o := newOutput(testConfig(t, nil), fake, log)
 	good := buildChunk(t, auditRows(1, t0, 6), t0)
 	r := o.Flush(context.Background(), good[:len(good)-3], "t")
-	if r.Status != StatusError || !strings.Contains(r.Err.Error(), "truncated") {
+	if r.Status != StatusError || !strings.Contains(r.Err.Error(), "truncated") || r.Cause != CauseCorruptChunk {
 		t.Errorf("corrupt chunk: %v %v", r.Status, r.Err)
+	}
+	if st := o.Stats(); st.Errors[CauseCorruptChunk] != 1 {
+		t.Errorf("stats %+v", st)
 	}
 	if r := o.Flush(context.Background(), nil, "t"); r.Status != StatusOK || r.Records != 0 || r.Key != "" {
 		t.Errorf("empty chunk: %+v", r)
@@ -272,5 +324,68 @@ func TestFlushConcurrent(t *testing.T) {
 		if string(gunzipSingle(t, fake.objects[k].body)) != w {
 			t.Errorf("%s: content differs", k)
 		}
+	}
+}
+
+// nonMapRecord is a v1 entry [ts, "abc"]: valid msgpack whose body is a
+// string, as a broken or foreign producer could hand over.
+func nonMapRecord(ts time.Time) []byte {
+	sec := uint32(ts.Unix())
+	return []byte{0x92, 0xce, byte(sec >> 24), byte(sec >> 16), byte(sec >> 8), byte(sec), 0xa3, 'a', 'b', 'c'}
+}
+
+func TestFlushSkipsANonMapRecordAndStoresTheOthers(t *testing.T) {
+	rows := auditRows(3, t0, 9)
+	var chunk []byte
+	chunk = append(chunk, nonMapRecord(t0.Add(-time.Hour))...) // first: must not set the key's time
+	chunk = append(chunk, buildChunk(t, rows[:2], t0)...)
+	chunk = append(chunk, nonMapRecord(t0)...)
+	chunk = append(chunk, buildChunk(t, rows[2:], t0)...)
+
+	fake := newFakeS3()
+	log := &flb.MemoryLogger{}
+	o := newOutput(testConfig(t, nil), fake, log)
+	r := o.Flush(context.Background(), chunk, "t")
+	if r.Status != StatusOK || r.Records != 5 || r.Skipped != 2 {
+		t.Fatalf("flush: %+v", r)
+	}
+	if !strings.Contains(r.Key, "/2025/02/06/102804-") {
+		t.Errorf("key %q: its time must be the first stored record's", r.Key)
+	}
+	if got := string(gunzipSingle(t, fake.objects[r.Key].body)); got != wantNDJSON(rows) {
+		t.Errorf("stored %q, want the three map records", got)
+	}
+	want := ("[error] records skipped: not a map of fields, so not an audit row the feed could parse; the chunk's other records are stored tag=t skipped=2 records=5 first=\"record 0 at byte 6: body is not a map (msgpack type 0xa3)\"")
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("log %q lacks %q", log, want)
+	}
+	if st := o.Stats(); st.RecordsSkipped != 2 || st.Records != 3 || st.ObjectsStored != 1 {
+		t.Errorf("stats %+v", st)
+	}
+
+	// A chunk of nothing but non-map records stores nothing and says so.
+	only := nonMapRecord(t0)
+	if r := o.Flush(context.Background(), only, "t"); r.Status != StatusOK || r.Key != "" || r.Skipped != 1 || len(fake.objects) != 1 {
+		t.Errorf("only non-map: %+v", r)
+	}
+}
+
+func TestStatsCountBytesAndAlreadyStored(t *testing.T) {
+	fake := newFakeS3()
+	o := newOutput(testConfig(t, nil), fake, &flb.MemoryLogger{})
+	chunk := buildChunk(t, auditRows(4, t0, 10), t0)
+	r := o.Flush(context.Background(), chunk, "t")
+	o.Flush(context.Background(), chunk, "t")
+	st := o.Stats()
+	if st.ObjectsStored != 1 || st.AlreadyStored != 1 || st.Records != 4 || st.NDJSONBytes != uint64(r.NDJSONBytes) ||
+		st.GzipBytes != uint64(len(fake.objects[r.Key].body)) || st.Uploads != 2 || st.UploadSeconds <= 0 {
+		t.Errorf("stats %+v after one store and one 412 (report %+v)", st, r)
+	}
+	st.Retries = map[string]uint64{"x": 1}
+	if len(o.Stats().Retries) != 0 {
+		t.Error("Stats shares its maps with the output")
+	}
+	if len(RetryCauses()) == 0 || len(ErrorCauses()) != 1 {
+		t.Error("cause lists")
 	}
 }
