@@ -129,6 +129,9 @@ func LoadConfig(g flb.ConfigGetter) (Config, error) {
 	if c.KeyFormat, err = ParseKeyTemplate(format); err != nil {
 		return c, configError(fmt.Errorf("%s: %w", keyKeyFormat, err))
 	}
+	if err = checkKeyUnderPrefix(c.KeyFormat, c.Prefix); err != nil {
+		return c, configError(err)
+	}
 	if c.Endpoint != "" && !strings.HasPrefix(c.Endpoint, "http://") && !strings.HasPrefix(c.Endpoint, "https://") {
 		return c, configError(fmt.Errorf("%s: %q must start with http:// or https://", keyEndpoint, c.Endpoint))
 	}
@@ -176,7 +179,33 @@ func parsePrefix(v string) (string, error) {
 	if strings.Contains(p, "//") {
 		return "", fmt.Errorf("%s: %q contains an empty path segment", keyPrefix, v)
 	}
+	if hasDotSegment(p) {
+		return "", fmt.Errorf("%s: %q contains a . or .. path segment; S3 keeps it literally, but tools and S3-compatible servers with file-system backends may not, so objects could land outside the feed's folder", keyPrefix, v)
+	}
 	return p, nil
+}
+
+func hasDotSegment(key string) bool {
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// checkKeyUnderPrefix renders the template with sample values: every key
+// must lie under the prefix, where the feed reads and the writer policy
+// allows writing, and have no . or .. segment.
+func checkKeyUnderPrefix(t *KeyTemplate, prefix string) error {
+	key := t.Render(KeyVars{Prefix: prefix, Tag: "tag", Hash: "0123456789abcdef", Time: time.Date(2025, 2, 6, 10, 28, 4, 0, time.UTC)})
+	if prefix != "" && !strings.HasPrefix(key, prefix+"/") {
+		return fmt.Errorf("%s: %q gives keys like %q, which are not under %s %q: the feed reads only that folder and the writer policy allows writing only there; start it with ${prefix}/", keyKeyFormat, t, key, keyPrefix, prefix)
+	}
+	if hasDotSegment(key) {
+		return fmt.Errorf("%s: %q gives keys like %q, with a . or .. path segment", keyKeyFormat, t, key)
+	}
+	return nil
 }
 
 func parseLevel(v string) (int, error) {
