@@ -47,6 +47,10 @@ type s3outServer struct {
 	addr string
 	cmd  *exec.Cmd
 	done chan error
+	// secret is the root secret key it runs with; args go before the
+	// backend (e.g. --iam-dir for accounts other than root).
+	secret string
+	args   []string
 }
 
 func versitygwBin() string {
@@ -70,7 +74,7 @@ func s3outSetup(t *testing.T) s3outEnv {
 
 // s3outStartServer starts a private versitygw (skipping the test when the
 // binary is missing) and sets the credential variables for it.
-func s3outStartServer(t *testing.T) *s3outServer {
+func s3outStartServer(t *testing.T, opts ...func(*s3outServer)) *s3outServer {
 	t.Helper()
 	bin := versitygwBin()
 	if _, err := os.Stat(bin); err != nil {
@@ -79,7 +83,10 @@ func s3outStartServer(t *testing.T) *s3outServer {
 	t.Setenv("AWS_ACCESS_KEY_ID", s3outTestAccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", s3outTestSecretKey)
 	t.Setenv("AWS_REGION", "us-east-1")
-	srv := &s3outServer{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t)}
+	srv := &s3outServer{t: t, bin: bin, dir: t.TempDir(), addr: freeAddr(t), secret: s3outTestSecretKey}
+	for _, o := range opts {
+		o(srv)
+	}
 	srv.start()
 	t.Cleanup(srv.stop)
 	return srv
@@ -97,8 +104,9 @@ func freeAddr(t testing.TB) string {
 // start runs versitygw on srv.dir and srv.addr and waits for its health check.
 func (s *s3outServer) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", s.addr, "--health", "/health", "--quiet", "posix", s.dir)
-	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s3outTestAccessKey, "ROOT_SECRET_KEY="+s3outTestSecretKey)
+	args := append([]string{"--port", s.addr, "--health", "/health", "--quiet"}, s.args...)
+	s.cmd = exec.Command(s.bin, append(args, "posix", s.dir)...)
+	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s3outTestAccessKey, "ROOT_SECRET_KEY="+s.secret)
 	var stderr strings.Builder
 	s.cmd.Stderr = &stderr
 	if err := s.cmd.Start(); err != nil {
@@ -163,7 +171,12 @@ func (e s3outEnv) s3Client(t testing.TB) *s3.Client {
 // newBucket creates a bucket unique to the test.
 func (e s3outEnv) newBucket(t testing.TB) string {
 	t.Helper()
-	name := strings.ToLower(fmt.Sprintf("s3out-%d-%d", time.Now().UnixNano()%1e9, os.Getpid()))
+	return e.newBucketNamed(t, strings.ToLower(fmt.Sprintf("s3out-%d-%d", time.Now().UnixNano()%1e9, os.Getpid())))
+}
+
+// newBucketNamed creates the bucket name (already owning it is fine).
+func (e s3outEnv) newBucketNamed(t testing.TB, name string) string {
+	t.Helper()
 	_, err := e.s3Client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)})
 	var ae smithy.APIError
 	if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "BucketAlreadyOwnedByYou") {

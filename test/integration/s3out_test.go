@@ -317,9 +317,9 @@ func TestS3OutStartupErrorsAreClear(t *testing.T) {
 		want   string
 	}{
 		{"missing bucket", "no-such-bucket-s3out", nil, nil, `bucket "no-such-bucket-s3out" does not exist at endpoint ` + env.endpoint},
-		{"wrong secret", bucket, map[string]string{"AWS_SECRET_ACCESS_KEY": "wrong-secret-value-xyz"}, nil, "rejected the credentials (SignatureDoesNotMatch)"},
-		{"unknown access key", bucket, map[string]string{"AWS_ACCESS_KEY_ID": "NOSUCHKEY", "AWS_SECRET_ACCESS_KEY": "wrong-secret-value-xyz"}, nil, "rejected the credentials"},
-		{"unreachable endpoint", bucket, nil, flb.MapConfig{"endpoint": "http://" + freeAddr(t)}, "cannot reach endpoint http://127.0.0.1:"},
+		{"wrong secret", bucket, map[string]string{"AWS_SECRET_ACCESS_KEY": "wrong-secret-value-xyz"}, nil, "the credentials were rejected (SignatureDoesNotMatch): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"},
+		{"unknown access key", bucket, map[string]string{"AWS_ACCESS_KEY_ID": "NOSUCHKEY", "AWS_SECRET_ACCESS_KEY": "wrong-secret-value-xyz"}, nil, "the credentials were rejected (XAdminUserNotFound)"},
+		{"wrong region", bucket, nil, flb.MapConfig{"region": "eu-west-1"}, `bucket "` + bucket + `" is not in region eu-west-1 (AuthorizationHeaderMalformed): set region to the bucket's region`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,4 +342,84 @@ func TestS3OutStartupErrorsAreClear(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An operator mistake made while Fluent Bit runs (bucket deleted, keys
+// rotated on the server) keeps the chunk: RETRY, an error line with the
+// fix, and the same chunk lands once it is fixed.
+func TestS3OutOperatorErrorsKeepTheChunkUntilFixed(t *testing.T) {
+	srv := s3outStartServer(t)
+	env := s3outEnv{endpoint: "http://" + srv.addr, accessKey: s3outTestAccessKey, secretKey: s3outTestSecretKey, server: srv}
+	bucket := env.newBucket(t)
+	out, log, err := s3outOutput(t, env, bucket, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := env.s3Client(t)
+	chunkA := s3outChunk(t, s3outRows[:2], s3outT0)
+	chunkB := s3outChunk(t, s3outRows[2:], s3outT0.Add(time.Hour))
+
+	if _, err := c.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	a := out.Flush(context.Background(), chunkA, "t")
+	want := `[error] cannot store the chunk until this is fixed; Fluent Bit will retry it: bucket "` + bucket + `" does not exist at endpoint ` + env.endpoint
+	if a.Status != s3out.StatusRetry || !strings.Contains(log.String(), want) {
+		t.Fatalf("bucket gone: %v %v, want RETRY and %q in\n%s", a.Status, a.Err, want, log)
+	}
+	env.newBucketNamed(t, bucket)
+	if a2 := out.Flush(context.Background(), chunkA, "t"); a2.Status != s3out.StatusOK || a2.Key != a.Key {
+		t.Fatalf("bucket back: %+v", a2)
+	}
+
+	// The server's keys change under the running output.
+	srv.stop()
+	srv.secret = "rotated-secret-9876543210"
+	srv.start()
+	b := out.Flush(context.Background(), chunkB, "t")
+	want = "[error] cannot store the chunk until this is fixed; Fluent Bit will retry it: the credentials were rejected (SignatureDoesNotMatch): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+	if b.Status != s3out.StatusRetry || !strings.Contains(log.String(), want) {
+		t.Fatalf("keys rotated: %v %v, want RETRY and %q in\n%s", b.Status, b.Err, want, log)
+	}
+	srv.stop()
+	srv.secret = s3outTestSecretKey
+	srv.start()
+	if b2 := out.Flush(context.Background(), chunkB, "t"); b2.Status != s3out.StatusOK || b2.Key != b.Key {
+		t.Fatalf("keys fixed: %+v", b2)
+	}
+	if keys := s3outList(t, c, bucket); len(keys) != 2 {
+		t.Fatalf("bucket holds %v, want A and B", keys)
+	}
+	s3outCheckLines(t, s3outGet(t, c, bucket, a.Key).body, s3outRows[:2])
+	s3outCheckLines(t, s3outGet(t, c, bucket, b.Key).body, s3outRows[2:])
+	if strings.Contains(log.String(), "chunk dropped") || strings.Contains(log.String(), s3outTestSecretKey) {
+		t.Errorf("log: %s", log)
+	}
+}
+
+// S3 down when Fluent Bit starts: the output starts with a warning, and the
+// chunk is retried until S3 is back.
+func TestS3OutStartsWhileS3IsDownThenDelivers(t *testing.T) {
+	srv := s3outStartServer(t)
+	env := s3outEnv{endpoint: "http://" + srv.addr, accessKey: s3outTestAccessKey, secretKey: s3outTestSecretKey, server: srv}
+	bucket := env.newBucket(t)
+	srv.stop()
+	out, log, err := s3outOutput(t, env, bucket, nil)
+	if err != nil {
+		t.Fatalf("S3 briefly down must not stop Fluent Bit: %v", err)
+	}
+	want := "[warn] cannot reach endpoint " + env.endpoint + ` to check bucket "` + bucket + `"; starting anyway, and chunks are retried until it answers`
+	if !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, log)
+	}
+	chunk := s3outChunk(t, s3outRows, s3outT0)
+	r := out.Flush(context.Background(), chunk, "t")
+	if r.Status != s3out.StatusRetry {
+		t.Fatalf("flush while down: %v %v", r.Status, r.Err)
+	}
+	srv.start()
+	if r2 := out.Flush(context.Background(), chunk, "t"); r2.Status != s3out.StatusOK || r2.Key != r.Key {
+		t.Fatalf("flush after S3 is back: %+v", r2)
+	}
+	s3outCheckLines(t, s3outGet(t, env.s3Client(t), bucket, r.Key).body, s3outRows)
 }
