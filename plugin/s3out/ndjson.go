@@ -1,6 +1,7 @@
 package s3out
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -18,11 +19,14 @@ const lineBatch = 64 << 10
 
 // encodeStats describes one encoded chunk.
 type encodeStats struct {
-	Records     int       // records in the chunk, written or skipped
-	Skipped     int       // records not written: body not a map
-	FirstSkip   string    // where and what the first skipped record was
-	FirstTime   time.Time // timestamp of the first written record, UTC
-	NDJSONBytes int64     // uncompressed size
+	Records   int       // records in the chunk, written or skipped
+	Skipped   int       // records not written: body not a map
+	FirstSkip string    // where and what the first skipped record was
+	FirstTime time.Time // timestamp of the first written record, UTC
+	// Damaged is where the chunk stops being msgpack; the records before
+	// it were encoded, the rest cannot be read.
+	Damaged     *flb.DecodeError
+	NDJSONBytes int64 // uncompressed size
 }
 
 // ndjsonEncoder turns Fluent Bit chunks into gzip-compressed NDJSON. It is
@@ -40,7 +44,8 @@ func newNDJSONEncoder(level int, dateKey, dateFormat string) *ndjsonEncoder {
 }
 
 // Encode writes every record of chunk as one JSON line, gzip-compressed as a
-// single member, to w. first is called with the first record's time before
+// single member, to w. A chunk damaged part-way is encoded up to the damage
+// (st.Damaged says where). first is called with the first record's time before
 // any byte reaches w (the object key depends on it).
 func (e *ndjsonEncoder) Encode(w io.Writer, chunk []byte, first func(time.Time)) (encodeStats, error) {
 	var st encodeStats
@@ -94,6 +99,10 @@ func (e *ndjsonEncoder) Encode(w io.Writer, chunk []byte, first func(time.Time))
 		}
 		return nil
 	})
+	if errors.As(err, &st.Damaged) {
+		// Keep what could be read: only bytes past the damage are lost.
+		err = nil
+	}
 	if err == nil && len(line) > 0 {
 		_, err = gz.Write(line)
 	}

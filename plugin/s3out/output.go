@@ -112,6 +112,7 @@ type Report struct {
 	MaxBuffered   int   // peak compressed bytes held in memory
 	AlreadyStored bool  // the key existed (412): an earlier attempt stored it
 	firstSkip     string
+	Stored        int    // with a damaged chunk (ERROR): the records before the damage, which were stored
 	Err           error  // why, when Status is not OK
 	Cause         string // with Err: one of RetryCauses or ErrorCauses
 }
@@ -143,7 +144,7 @@ func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) Report {
 		o.logLimited(o.log.Warn, r.Cause, "upload failed; Fluent Bit will retry the chunk",
 			"key", r.Key, "records", r.Records, "cause", r.Cause, "error", r.Err)
 	default:
-		o.log.Error("chunk dropped (permanent error)", "key", r.Key, "records", r.Records, "cause", r.Cause, "error", r.Err)
+		o.log.Error("chunk dropped (permanent error)", "key", r.Key, "records_stored", r.Stored, "cause", r.Cause, "error", r.Err)
 	}
 	return r
 }
@@ -186,6 +187,12 @@ func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report,
 	r.StoredBytes, r.Parts, r.MaxBuffered = w.stored, len(w.parts), w.maxBuffered
 	if aerr := w.Abort(); aerr != nil {
 		o.log.Warn("could not abort the unfinished multipart upload; its parts stay until a lifecycle rule removes them", "error", aerr)
+	}
+	if st.Damaged != nil && (err == nil || errors.Is(err, errAlreadyStored)) {
+		// What could be read is stored (or there was none); the rest of the
+		// chunk is not msgpack, and no retry can change that.
+		r.Stored = st.Records - st.Skipped
+		err = fmt.Errorf("%w (the %d records before it were stored)", st.Damaged, r.Stored)
 	}
 	d = Diagnose(err)
 	r.Status = d.Status

@@ -264,6 +264,9 @@ func TestFlushCorruptAndEmptyChunks(t *testing.T) {
 	if st := o.Stats(); st.Errors[CauseCorruptChunk] != 1 {
 		t.Errorf("stats %+v", st)
 	}
+	if r.Stored != 0 || r.Key != "" {
+		t.Errorf("a one-record chunk damaged in its only record stored %d records", r.Stored)
+	}
 	if r := o.Flush(context.Background(), nil, "t"); r.Status != StatusOK || r.Records != 0 || r.Key != "" {
 		t.Errorf("empty chunk: %+v", r)
 	}
@@ -387,5 +390,45 @@ func TestStatsCountBytesAndAlreadyStored(t *testing.T) {
 	}
 	if len(RetryCauses()) == 0 || len(ErrorCauses()) != 1 {
 		t.Error("cause lists")
+	}
+}
+
+func TestFlushDamagedChunkStoresTheRecordsBeforeTheDamage(t *testing.T) {
+	rows := auditRows(4, t0, 11)
+	good := buildChunk(t, rows[:3], t0)
+	chunk := append(append([]byte{}, good...), buildChunk(t, rows[3:], t0)...)
+	chunk = chunk[:len(chunk)-4] // the last record is cut short
+	fake := newFakeS3()
+	log := &flb.MemoryLogger{}
+	o := newOutput(testConfig(t, nil), fake, log)
+	r := o.Flush(context.Background(), chunk, "t")
+	if r.Status != StatusError || r.Cause != CauseCorruptChunk || r.Stored != 3 {
+		t.Fatalf("flush: %+v", r)
+	}
+	if got := string(gunzipSingle(t, fake.objects[r.Key].body)); got != wantNDJSON(rows[:3]) {
+		t.Errorf("stored %q, want the three readable records", got)
+	}
+	if !strings.Contains(log.String(), "[error] chunk dropped (permanent error) key="+r.Key+" records_stored=3 cause=corrupt_chunk") ||
+		!strings.Contains(log.String(), "(the 3 records before it were stored)") {
+		t.Errorf("log: %s", log)
+	}
+	if st := o.Stats(); st.ObjectsStored != 1 || st.Records != 3 || st.Errors[CauseCorruptChunk] != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestFlushWritesOnlyTheBodyNotRecordMetadata(t *testing.T) {
+	row := []byte(`{"User name":"a","Action":"x"}`)
+	chunk, err := flb.AppendRecord(nil, t0, map[string]string{"twin": "2", "run": "abc"}, row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := newFakeS3()
+	r := newOutput(testConfig(t, nil), fake, &flb.MemoryLogger{}).Flush(context.Background(), chunk, "t")
+	if r.Status != StatusOK {
+		t.Fatal(r.Err)
+	}
+	if got := string(gunzipSingle(t, fake.objects[r.Key].body)); got != string(row)+"\n" {
+		t.Errorf("stored %q, want the body only", got)
 	}
 }

@@ -53,6 +53,12 @@ func (b *statsBox) add(r Report, took time.Duration) {
 			s.Errors = map[string]uint64{}
 		}
 		s.Errors[r.Cause]++
+		if r.Stored > 0 { // a damaged chunk's readable records
+			s.ObjectsStored++
+			s.Records += uint64(r.Stored)
+			s.NDJSONBytes += uint64(r.NDJSONBytes)
+			s.GzipBytes += uint64(r.StoredBytes)
+		}
 	}
 }
 
