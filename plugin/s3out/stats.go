@@ -15,7 +15,7 @@ type Stats struct {
 	NDJSONBytes    uint64            // uncompressed bytes of stored objects
 	GzipBytes      uint64            // compressed bytes of stored objects
 	Uploads        uint64            // flushes that made at least one request (any outcome)
-	UploadSeconds  float64           // time those flushes took, summed
+	UploadSeconds  float64           // time those flushes took (encoding and upload), summed
 	Retries        map[string]uint64 // flushes answered RETRY, by cause (RetryCauses)
 	Errors         map[string]uint64 // flushes answered ERROR (chunk dropped), by cause (ErrorCauses)
 }
