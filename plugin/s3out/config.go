@@ -200,7 +200,7 @@ func hasDotSegment(key string) bool {
 func checkKeyUnderPrefix(t *KeyTemplate, prefix string) error {
 	key := t.Render(KeyVars{Prefix: prefix, Tag: "tag", Hash: "0123456789abcdef", Time: time.Date(2025, 2, 6, 10, 28, 4, 0, time.UTC)})
 	if prefix != "" && !strings.HasPrefix(key, prefix+"/") {
-		return fmt.Errorf("%s: %q gives keys like %q, which are not under %s %q: the feed reads only that folder and the writer policy allows writing only there; start it with ${prefix}/", keyKeyFormat, t, key, keyPrefix, prefix)
+		return fmt.Errorf("%s: %q gives keys like %q, which are not under prefix %q: the feed reads only that folder and the writer policy allows writing only there; start it with ${prefix}/", keyKeyFormat, t, key, prefix)
 	}
 	if hasDotSegment(key) {
 		return fmt.Errorf("%s: %q gives keys like %q, with a . or .. path segment", keyKeyFormat, t, key)
