@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -123,6 +124,9 @@ func (d Diagnosis) Fix(t target) string {
 	case CauseNoCondWrites:
 		return fmt.Sprintf("%s does not support conditional writes (If-None-Match, %s): use AWS S3 or a server that does; without them a retry could store a chunk twice", t.where, d.Code)
 	case CauseNotS3:
+		if strings.HasPrefix(d.Code, "proxy: ") {
+			return fmt.Sprintf("the HTTP proxy refused the connection to S3 (%s): check HTTPS_PROXY/NO_PROXY and the proxy's rules and credentials", strings.TrimPrefix(d.Code, "proxy: "))
+		}
 		return fmt.Sprintf("%s came from something that is not S3 (no S3 request id; a proxy or gateway page?): check endpoint, HTTPS_PROXY/NO_PROXY and the proxy's rules and credentials", d.Code)
 	case CauseRejected:
 		return fmt.Sprintf("S3 refused the upload (%s): check sse, sse_kms_key_id, storage_class and key_format against the bucket's settings", d.Code)
@@ -235,6 +239,9 @@ func Diagnose(err error) Diagnosis {
 		if errors.As(err, &ne) && ne.Timeout() {
 			d.Cause = CauseTimeout
 		}
+		if refused := proxyRefusal(err); refused != "" {
+			d.Cause, d.Operator, d.Code = CauseNotS3, true, "proxy: "+refused
+		}
 	default:
 		d.Cause, d.Operator = byStatus(err, status, d.Code != "")
 	}
@@ -280,6 +287,32 @@ func responseStatus(err error) (status int, ok bool) {
 		return re.HTTPStatusCode(), true
 	}
 	return 0, false
+}
+
+// proxyRefusal returns the status text with which an HTTP proxy refused
+// to open the tunnel to S3: Go's transport then fails the request with just
+// that text (e.g. "Proxy Authentication Required"). A proxy that cannot be
+// reached is a dial error instead, and stays a network failure.
+func proxyRefusal(err error) string {
+	var ue *url.Error
+	if !errors.As(err, &ue) || ue.Err == nil {
+		return ""
+	}
+	inner := ue.Err
+	if op, ok := inner.(*net.OpError); ok && op.Op == "proxyconnect" && op.Err != nil {
+		inner = op.Err // older Go versions wrap it so
+	}
+	var ne net.Error
+	if errors.As(inner, &ne) {
+		return ""
+	}
+	text := inner.Error()
+	for code := 400; code < 600; code++ {
+		if http.StatusText(code) == text {
+			return text
+		}
+	}
+	return ""
 }
 
 // responseHeader returns a header of the error's HTTP answer, if any.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"syscall"
 	"testing"
 
@@ -104,5 +106,35 @@ func TestStatusMatchesFluentBit(t *testing.T) {
 	}
 	if StatusRetry.String() != "RETRY" || Status(7).String() != "UNKNOWN" {
 		t.Error("String()")
+	}
+}
+
+// proxyRefused is how the SDK reports an HTTP proxy answering CONNECT with
+// status: no answer from S3, around the error of Go's own transport, which
+// is taken from a real request through a proxy that answers so.
+func proxyRefused(t *testing.T, status int) error {
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
+	defer proxy.Close()
+	u, _ := url.Parse(proxy.URL)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u)}}
+	_, err := c.Get("https://s3.example.invalid/b/k")
+	if err == nil {
+		t.Fatal("the proxy let the request through")
+	}
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: &awshttp.ResponseError{
+		ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{}}, Err: err},
+	}}
+}
+
+func TestDiagnoseProxy(t *testing.T) {
+	d := Diagnose(proxyRefused(t, http.StatusProxyAuthRequired))
+	fix := d.Fix(target{})
+	if d.Cause != CauseNotS3 || !d.Operator || fix != "the HTTP proxy refused the connection to S3 (Proxy Authentication Required): check HTTPS_PROXY/NO_PROXY and the proxy's rules and credentials" {
+		t.Errorf("%+v: %s", d, fix)
+	}
+	// A proxy that cannot be reached is a network failure like any other.
+	down := &url.Error{Op: "Put", URL: "https://s3/b", Err: &net.OpError{Op: "proxyconnect", Net: "tcp", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}}
+	if d := Diagnose(down); d.Cause != CauseNetwork || d.Operator {
+		t.Errorf("proxy down: %+v", d)
 	}
 }
