@@ -378,7 +378,7 @@ func TestDigicertHostReload(t *testing.T) {
 // Under valgrind: every buffer handed to the host is freed exactly by the
 // cleanup callback (no definite leak), with real data flowing.
 func TestDigicertHostValgrind(t *testing.T) {
-	vg := dcValgrind(t)
+	vg := dcValgrindGo(t)
 	sim, url := dcSim(t, func(c *digicertsim.Config) { c.Backlog = 30 * time.Minute })
 	truth := sim.GroundTruth()
 	h := dcStartHost(t, "input", dcPlugin(t), 100, []dcInstance{

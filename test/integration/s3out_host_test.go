@@ -253,7 +253,7 @@ func TestS3OutHostHotReload(t *testing.T) {
 // right after each call, so a plugin that kept them would touch freed memory.
 // No C allocation of the plugin may leak either (C strings for keys and logs).
 func TestS3OutHostValgrind(t *testing.T) {
-	vg := dcValgrind(t)
+	vg := dcValgrindGo(t)
 	env := s3outSetup(t)
 	bucket := env.newBucket(t)
 	file := writeChunk(t, s3outChunk(t, s3outRows, s3outT0))
