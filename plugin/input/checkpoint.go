@@ -75,7 +75,6 @@ type stateMeta struct {
 type snapshot struct {
 	gen  uint64
 	meta stateMeta
-	rows []rowMeta
 }
 
 // errCorrupt marks a checkpoint that exists but cannot be trusted.

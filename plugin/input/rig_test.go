@@ -36,12 +36,11 @@ type rig struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	recs       []record
-	batches    int
-	maxBatch   int
-	lastUnrel  int // rows in the last batch collected without Release
-	noRelease  bool
-	releaseErr bool
+	recs      []record
+	batches   int
+	maxBatch  int
+	lastUnrel int // rows in the last batch collected without Release
+	noRelease bool
 }
 
 // record is one row as Fluent Bit received it.
