@@ -9,8 +9,8 @@ LDFLAGS     := -s -w -X github.com/digicert-secops/fluent-bit-digicert/digicert.
 S3BIN_DIR   ?= $(HOME)/.cache/s3bin
 VERSITYGW   ?= $(S3BIN_DIR)/versitygw
 VGW_VERSION := v1.8.0
-STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 STATICCHECK_VERSION := v0.8.2
+STATICCHECK ?= $(HOME)/.cache/go-tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 
 export CGO_ENABLED := 1
 
@@ -47,15 +47,15 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./digicert/ ./plugin/...
 
-lint:
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@[ -x "$(STATICCHECK)" ] || { echo "staticcheck missing; run: make staticcheck"; exit 1; }
 	$(STATICCHECK) ./...
 
-# staticcheck, pinned, from the Go module proxy (make lint runs it).
-staticcheck:
-	GOFLAGS=-modcacherw $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+# staticcheck, pinned, from the Go module proxy; installed once by make lint.
+staticcheck: $(STATICCHECK)
+$(STATICCHECK):
+	GOFLAGS=-modcacherw GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
