@@ -20,11 +20,36 @@ USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/digicert-sim"]
 
+# The container health check (the Fluent Bit image has no shell, curl or
+# wget): pure Go, so it is cross-compiled for the target platform.
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS healthcheck
+ARG TARGETOS=linux
+ARG TARGETARCH
+WORKDIR /src
+COPY go.mod go.sum ./
+COPY cmd/fb-healthcheck ./cmd/fb-healthcheck
+RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -o /out/fb-healthcheck ./cmd/fb-healthcheck
+
+# The directories the shipped configs use, made here because the Fluent Bit
+# image has no shell to run mkdir in.
+FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS dirs
+RUN mkdir -p /out/var/lib/fluent-bit/state /out/var/lib/fluent-bit/storage
+
 # Fluent Bit with the plugins and the shipped configs.
 FROM ${FLUENT_BIT_IMAGE} AS fluent-bit
 COPY --from=build /out/in_digicert.so /out/out_secops_s3.so /fluent-bit/plugins/
+COPY --from=healthcheck /out/fb-healthcheck /fluent-bit/bin/fb-healthcheck
 COPY fluent-bit.yaml fluent-bit.conf plugins.conf plugins.yaml plugins-input.conf /fluent-bit/etc/
 COPY examples /fluent-bit/etc/examples
+# The official image runs as root; this one runs as an unprivileged user
+# (distroless "nonroot", 65532) that owns the checkpoint and buffer
+# directories, so a plain `docker run`, a fresh named volume (Docker copies
+# the ownership into it) and a Kubernetes pod with runAsNonRoot all work.
+COPY --from=dirs --chown=65532:65532 /out/var/lib/fluent-bit /var/lib/fluent-bit
+USER 65532:65532
+# Fluent Bit's HTTP server (metrics, health) as the shipped configs set it.
+EXPOSE 2020
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["/fluent-bit/bin/fb-healthcheck"]
 # The base image's ENTRYPOINT is the binary; CMD holds only its arguments.
 ENTRYPOINT ["/fluent-bit/bin/fluent-bit"]
 CMD ["-c", "/fluent-bit/etc/fluent-bit.yaml"]
