@@ -22,7 +22,7 @@ func TestFluentBitABIMatchesMirrors(t *testing.T) {
 		}
 	}
 	if buildDir == "" {
-		t.Skip("set FLUENT_BIT_BIN (from a build tree) or FLUENT_BIT_BUILD_DIR to compare the ABI mirrors with Fluent Bit's headers")
+		t.Skip("set FLUENT_BIT_BIN (from a build tree) or FLUENT_BIT_BUILD_DIR to compare the ABI mirrors with Fluent Bit's headers (README, Development, \"Real Fluent Bit for tests\", says how to build one)")
 	}
 	raw, err := os.ReadFile(filepath.Join(buildDir, "compile_commands.json"))
 	if err != nil {

@@ -22,7 +22,7 @@ func dcFluentBit(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("FLUENT_BIT_BIN")
 	if bin == "" {
-		t.Skip("FLUENT_BIT_BIN is not set: set it to a Fluent Bit ≥ 4.1 binary (e.g. /work/fb-build/build/bin/fluent-bit) to run in_digicert in real Fluent Bit")
+		t.Skip("FLUENT_BIT_BIN is not set: set it to a Fluent Bit ≥ 4.1 binary to run in_digicert in real Fluent Bit (README, Development, \"Real Fluent Bit for tests\", says how to build one)")
 	}
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("FLUENT_BIT_BIN: %v", err)

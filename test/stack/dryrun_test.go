@@ -14,7 +14,7 @@ import (
 func TestDryRunShippedConfigs(t *testing.T) {
 	fb := os.Getenv("FLUENT_BIT_BIN")
 	if fb == "" {
-		t.Skip("FLUENT_BIT_BIN is not set: skipping --dry-run of the shipped configs with a real Fluent Bit")
+		t.Skip("FLUENT_BIT_BIN is not set: skipping --dry-run of the shipped configs with a real Fluent Bit (README, Development, \"Real Fluent Bit for tests\", says how to build one)")
 	}
 	plugins := os.Getenv("PLUGIN_DIR")
 	for _, so := range []string{"in_digicert.so", "out_secops_s3.so"} {
