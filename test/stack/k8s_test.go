@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -376,6 +377,7 @@ func TestHelmValues(t *testing.T) {
 	p.ctr = map[string]any{"securityContext": v["securityContext"], "livenessProbe": v["livenessProbe"],
 		"readinessProbe": v["readinessProbe"], "resources": v["resources"]}
 	p.check(t)
+	dryRun(t, rel, text, "fluent-bit.conf", p.env)
 	if want := claimNamed(t, "deploy/helm/pvc.yaml"); p.claim != want {
 		t.Errorf("%s: the data volume claims %q, deploy/helm/pvc.yaml makes %q", rel, p.claim, want)
 	}
@@ -485,6 +487,7 @@ func TestKubernetesManifests(t *testing.T) {
 		p.portName, p.port = digStr(port, "name"), digStr(port, "containerPort")
 	}
 	p.check(t)
+	dryRun(t, "deploy/kubernetes", digStr(cm, "data", filepath.Base(cfgPath)), "fluent-bit.yaml", p.env)
 
 	// The Service reaches the HTTP server.
 	var svc map[string]any
@@ -503,5 +506,39 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if tp := digStr(svc, "spec", "ports", "0", "targetPort"); tp != p.portName && tp != p.port {
 		t.Errorf("the Service's targetPort %q is not the HTTP server's port", tp)
+	}
+}
+
+// dryRun asks a real Fluent Bit (FLUENT_BIT_BIN) to validate a deployed
+// config, with the image's paths pointed at this machine's.
+func dryRun(t *testing.T, where, config, name string, env map[string]bool) {
+	t.Helper()
+	fb, plugins := os.Getenv("FLUENT_BIT_BIN"), os.Getenv("PLUGIN_DIR")
+	if fb == "" || plugins == "" {
+		t.Logf("%s: FLUENT_BIT_BIN or PLUGIN_DIR not set: no --dry-run with a real Fluent Bit", where)
+		return
+	}
+	tmp := t.TempDir()
+	pc, err := os.ReadFile(filepath.Join(root, "plugins.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := strings.NewReplacer("/fluent-bit/plugins/", plugins+"/", "/fluent-bit/etc/plugins.conf", filepath.Join(tmp, "plugins.conf"),
+		"/var/lib/fluent-bit/", tmp+"/var/", "/etc/digicert/", tmp+"/secret/")
+	if err := os.WriteFile(filepath.Join(tmp, "plugins.conf"), []byte(paths.Replace(string(pc))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(tmp, name)
+	if err := os.WriteFile(cfg, []byte(paths.Replace(config)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fb, "--dry-run", "-c", cfg)
+	cmd.Env = os.Environ()
+	for k := range env {
+		cmd.Env = append(cmd.Env, k+"=dry-run")
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "configuration test is successful") {
+		t.Errorf("%s: fluent-bit --dry-run: %v\n%s", where, err, out)
 	}
 }
