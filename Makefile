@@ -4,7 +4,9 @@
 
 GO          ?= go
 BUILD       ?= build
-VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The release version lives in VERSION and nowhere else: the plugins, the
+# simulator, the archives and the SBOMs all take it from there.
+VERSION     ?= $(shell cat $(CURDIR)/VERSION)
 LDFLAGS     := -s -w -X github.com/digicert-secops/fluent-bit-digicert/digicert.Version=$(VERSION)
 S3BIN_DIR   ?= $(HOME)/.cache/s3bin
 VERSITYGW   ?= $(S3BIN_DIR)/versitygw
@@ -66,3 +68,52 @@ clean:
 # run: the pipeline natively (simulator + versitygw + local Fluent Bit).
 run: build versitygw
 	./test/run-local
+
+# ---- Releases -------------------------------------------------------------
+# `make dist`: dist/fluent-bit-digicert-$(VERSION)-linux-{amd64,arm64}.tar.gz,
+# a CycloneDX SBOM beside each, and dist/SHA256SUMS (scripts/dist).
+# A foreign architecture cross-compiles with Debian's cross gcc
+# (gcc-aarch64-linux-gnu for arm64, gcc-x86-64-linux-gnu for amd64).
+DIST              ?= dist
+DIST_ARCHES       ?= amd64 arm64
+GOHOSTARCH        := $(shell $(GO) env GOHOSTARCH)
+CROSS_CC_amd64    ?= x86_64-linux-gnu-gcc
+CROSS_CC_arm64    ?= aarch64-linux-gnu-gcc
+dist_cc            = $(if $(filter $(1),$(GOHOSTARCH)),cc,$(CROSS_CC_$(1)))
+TOOLS_DIR         ?= $(HOME)/.cache/fluent-bit-digicert-tools
+CYCLONEDX_VERSION := v1.10.0
+CYCLONEDX         ?= $(TOOLS_DIR)/cyclonedx-gomod-$(CYCLONEDX_VERSION)/cyclonedx-gomod
+# qemu-user runs the arm64 C host and plugins on an amd64 machine.
+QEMU_ARM64        ?= qemu-aarch64 -L /usr/aarch64-linux-gnu
+
+# build-linux-% is not .PHONY: make does not search pattern rules for phony targets.
+.PHONY: dist test-arm64 test-dist cyclonedx
+
+dist: $(addprefix build-linux-,$(DIST_ARCHES)) $(CYCLONEDX)
+	VERSION=$(VERSION) BUILD=$(BUILD) DIST=$(DIST) CYCLONEDX=$(CYCLONEDX) GO=$(GO) ./scripts/dist $(DIST_ARCHES)
+
+# build-linux-ARCH: the three artifacts into $(BUILD)/linux-ARCH.
+build-linux-%: FORCE
+	@command -v $(call dist_cc,$*) >/dev/null || { echo "no C compiler $(call dist_cc,$*) for linux/$*: apt-get install gcc-$(subst amd64,x86-64,$(subst arm64,aarch64,$*))-linux-gnu"; exit 1; }
+	GOOS=linux GOARCH=$* CC=$(call dist_cc,$*) $(MAKE) --no-print-directory build BUILD=$(BUILD)/linux-$*
+
+cyclonedx: $(CYCLONEDX)
+$(CYCLONEDX):
+	GOFLAGS=-modcacherw GOBIN=$(dir $@) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
+
+# test-dist: checks what `make dist` made (contents, checksums, SBOMs, ELF
+# architecture, glibc symbol versions).
+test-dist: dist
+	DIST_DIR=$(CURDIR)/$(DIST) DIST_VERSION=$(VERSION) DIST_ARCHES="$(DIST_ARCHES)" $(GO) test -count=1 -run 'Dist' ./test/release
+
+# test-arm64: the arm64 plugins in the C host built for arm64, under qemu-user,
+# with the host tests of test/integration, and the arm64 glibc check.
+# Without the cross compiler or qemu it skips, except in CI (CI=true).
+ARM64_TESTS := ^(TestHost|TestDigicertHost|TestS3OutHost|TestABIMirrors|TestFluentBitABI|TestGlibc|TestVersion)
+test-arm64: versitygw
+	@if ! command -v $(CROSS_CC_arm64) >/dev/null || ! command -v $(firstword $(QEMU_ARM64)) >/dev/null; then \
+	  msg="test-arm64: needs $(CROSS_CC_arm64) and $(firstword $(QEMU_ARM64)) (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)"; \
+	  if [ -n "$$CI" ]; then echo "$$msg" >&2; exit 1; fi; echo "SKIP $$msg"; exit 0; fi; \
+	$(MAKE) --no-print-directory build-linux-arm64 && \
+	PLUGIN_DIR=$(CURDIR)/$(BUILD)/linux-arm64 PLUGIN_GOARCH=arm64 HOST_CC=$(CROSS_CC_arm64) HOST_WRAPPER="$(QEMU_ARM64)" \
+	  VERSITYGW_BIN=$(VERSITYGW) ./test/run-with-s3 $(GO) test -count=1 -timeout 12m -run '$(ARM64_TESTS)' ./test/integration ./test/release

@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +12,8 @@ import (
 // against Fluent Bit's own headers: the same probe program prints every
 // field offset compiled each way. Fluent Bit's include flags come from the
 // compile_commands.json of the build that produced $FLUENT_BIT_BIN (or
-// $FLUENT_BIT_BUILD_DIR).
+// $FLUENT_BIT_BUILD_DIR). With HOST_CC/HOST_WRAPPER (make test-arm64) the
+// three are compiled for, and run on, that architecture.
 func TestFluentBitABIMatchesMirrors(t *testing.T) {
 	buildDir := os.Getenv("FLUENT_BIT_BUILD_DIR")
 	if buildDir == "" {
@@ -60,19 +60,7 @@ func TestFluentBitABIMatchesMirrors(t *testing.T) {
 		t.Helper()
 		out := filepath.Join(t.TempDir(), name)
 		args := append(append([]string{"-o", out}, extra...), probe)
-		if b, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
-			t.Fatalf("cc %s: %v\n%s", name, err, b)
-		}
-		b, err := exec.Command(out).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]string{}
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			k := line[:strings.LastIndexByte(line, ' ')]
-			m[k] = line[len(k)+1:]
-		}
-		return m
+		return abiProbe(t, hostCC(), hostWrapper(), out, args...)
 	}
 	real := run("fluent-bit", append([]string{"-DPROBE_FLUENT_BIT"}, flags...)...)
 	for name, got := range map[string]map[string]string{

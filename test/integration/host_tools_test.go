@@ -101,14 +101,53 @@ func dcRun(dir string, env []string, name string, args ...string) error {
 	return nil
 }
 
-// dcHostBin is test/host/flbhost built with the system cc.
+// The host tests run on another architecture (make test-arm64) with:
+//
+//	HOST_CC       the C compiler for flbhost and the C self-test plugins
+//	              (e.g. aarch64-linux-gnu-gcc; default cc)
+//	HOST_WRAPPER  the program that runs what HOST_CC made
+//	              (e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu")
+//	PLUGIN_DIR    the plugins built for that architecture
+//
+// so the same tests, with the same checks, drive the cross-built plugins.
+
+// hostCC is the C compiler for everything the host loads or is.
+func hostCC() string {
+	if cc := os.Getenv("HOST_CC"); cc != "" {
+		return cc
+	}
+	return "cc"
+}
+
+// hostWrapper is the command line that runs the host ("" runs it directly).
+func hostWrapper() []string { return strings.Fields(os.Getenv("HOST_WRAPPER")) }
+
+// hostCross reports whether the host is built for another architecture, so
+// nothing may be built with the native Go toolchain for it.
+func hostCross() bool { return os.Getenv("HOST_CC") != "" || len(hostWrapper()) > 0 }
+
+// hostCCOrSkip returns the C compiler, or skips (native) / fails (a
+// HOST_CC that was asked for and is missing).
+func hostCCOrSkip(what string) (string, error) {
+	cc := hostCC()
+	if _, err := exec.LookPath(cc); err != nil {
+		if os.Getenv("HOST_CC") != "" {
+			return "", fmt.Errorf("HOST_CC=%s not found to build %s", cc, what)
+		}
+		return "", fmt.Errorf("skip: no C compiler (cc) to build %s", what)
+	}
+	return cc, nil
+}
+
+// dcHostBin is test/host/flbhost built with hostCC.
 func dcHostBin(t testing.TB) string {
 	return dcArtifact(t, "flbhost", func(dir, root string) (string, error) {
-		if _, err := exec.LookPath("cc"); err != nil {
-			return "", fmt.Errorf("skip: no C compiler (cc) to build test/host/flbhost.c")
+		cc, err := hostCCOrSkip("test/host/flbhost.c")
+		if err != nil {
+			return "", err
 		}
 		out := filepath.Join(dir, "flbhost")
-		return out, dcRun(root, nil, "cc", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
+		return out, dcRun(root, nil, cc, "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
 			"-o", out, filepath.Join("test", "host", "flbhost.c"), "-ldl", "-Wl,--export-dynamic-symbol=free")
 	})
 }
@@ -126,6 +165,9 @@ func builtPlugin(t testing.TB, so, pkg string) string {
 				return p, nil
 			}
 		}
+		if hostCross() {
+			return "", fmt.Errorf("no %s in PLUGIN_DIR=%q: a cross-architecture host run needs the plugins built for it (make build-linux-ARCH)", so, os.Getenv("PLUGIN_DIR"))
+		}
 		out := filepath.Join(dir, so)
 		return out, dcRun(root, []string{"CGO_ENABLED=1"}, "go", "build", "-buildmode=c-shared", "-o", out, pkg)
 	})
@@ -136,8 +178,9 @@ func builtPlugin(t testing.TB, so, pkg string) string {
 func dcCPlugin(t testing.TB, src string, defines ...string) string {
 	name := strings.TrimSuffix(src, ".c") + strings.Join(defines, "") + ".so"
 	return dcArtifact(t, name, func(dir, root string) (string, error) {
-		if _, err := exec.LookPath("cc"); err != nil {
-			return "", fmt.Errorf("skip: no C compiler (cc)")
+		cc, err := hostCCOrSkip(src)
+		if err != nil {
+			return "", err
 		}
 		out := filepath.Join(dir, name)
 		args := []string{"-shared", "-fPIC", "-Wall", "-Wextra", "-Werror"}
@@ -145,7 +188,7 @@ func dcCPlugin(t testing.TB, src string, defines ...string) string {
 			args = append(args, "-D"+d)
 		}
 		args = append(args, "-o", out, filepath.Join("test", "host", "testdata", src))
-		return out, dcRun(root, nil, "cc", args...)
+		return out, dcRun(root, nil, cc, args...)
 	})
 }
 
@@ -191,8 +234,11 @@ func dcStartHost(t *testing.T, mode, plugin string, periodMS int, instances []dc
 			args = append(args, "-p", p)
 		}
 	}
+	if len(wrap) == 0 {
+		wrap = hostWrapper()
+	}
 	if len(wrap) > 0 {
-		args = append(append(wrap[1:], host), args...)
+		args = append(append(wrap[1:len(wrap):len(wrap)], host), args...)
 		host = wrap[0]
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dcHostTimeout)
@@ -388,6 +434,9 @@ func (b *dcLockedBuffer) String() string {
 // dcValgrind returns valgrind's path or skips the test.
 func dcValgrind(t *testing.T) string {
 	t.Helper()
+	if w := hostWrapper(); len(w) > 0 {
+		t.Skipf("valgrind cannot run a host that runs under %s; the host's own free() tracking covers buffer ownership there", w[0])
+	}
 	vg, err := exec.LookPath("valgrind")
 	if err != nil {
 		t.Skip("valgrind not installed; the host's own free() tracking covers buffer ownership")
