@@ -5,13 +5,31 @@
 ARG GO_IMAGE=golang:1.26-bookworm
 ARG FLUENT_BIT_IMAGE=fluent/fluent-bit:5.1.1
 
-FROM ${GO_IMAGE} AS build
+# The build stage runs on the build machine's platform and cross-compiles for
+# the target one (docker buildx build --platform linux/amd64,linux/arm64):
+# Debian's cross gcc links the cgo plugins against the target's glibc, and no
+# emulation is needed. The version comes from the VERSION file.
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
+ARG TARGETARCH
+ARG BUILDARCH
+# The cross gcc for the target, when it is not the build machine's; the
+# names match the Makefile's CROSS_CC_<arch>.
+RUN target=${TARGETARCH:-$(go env GOARCH)}; build=${BUILDARCH:-$(go env GOARCH)}; \
+    if [ "$target" != "$build" ]; then \
+      case "$target" in \
+        arm64) pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;; \
+        amd64) pkgs="gcc-x86-64-linux-gnu libc6-dev-amd64-cross" ;; \
+        *) echo "unsupported target architecture $target: amd64 and arm64 are built" >&2; exit 1 ;; \
+      esac; \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=docker
-RUN make build BUILD=/out VERSION=${VERSION}
+RUN target=${TARGETARCH:-$(go env GOARCH)}; \
+    make build-linux-$target BUILD=/build && mv /build/linux-$target /out
 
 # The simulator, for the local stack only.
 FROM debian:bookworm-slim AS digicert-sim
