@@ -63,7 +63,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(DIST)
 
 # run: the pipeline natively (simulator + versitygw + local Fluent Bit).
 run: build versitygw
