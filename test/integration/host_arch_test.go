@@ -1,8 +1,13 @@
 package integration
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -64,4 +69,74 @@ func TestABIMirrorsSameOnHostArch(t *testing.T) {
 		}
 		t.Logf("%s: %d offsets and sizes, the same with %s as natively", name, len(native), cc)
 	}
+}
+
+// make test-arm64 selects the host tests by name (ARM64_TESTS in the
+// Makefile; the real-Fluent-Bit tests must not run there). Every test that
+// starts the host, directly or through a helper, must match, or its checks
+// would silently not run on arm64.
+func TestArm64RunCoversEveryHostTest(t *testing.T) {
+	_, root := dcToolDir(t)
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ARM64_TESTS\s*:?=\s*(\S+)`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("no ARM64_TESTS in the Makefile")
+	}
+	sel := regexp.MustCompile(string(m[1]))
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// calls[f] are the functions f calls by name.
+	calls := map[string]map[string]bool{}
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			for _, d := range f.Decls {
+				fn, ok := d.(*ast.FuncDecl)
+				if !ok || fn.Body == nil || fn.Recv != nil {
+					continue
+				}
+				c := map[string]bool{}
+				ast.Inspect(fn.Body, func(n ast.Node) bool {
+					if call, ok := n.(*ast.CallExpr); ok {
+						if id, ok := call.Fun.(*ast.Ident); ok {
+							c[id.Name] = true
+						}
+					}
+					return true
+				})
+				calls[fn.Name.Name] = c
+			}
+		}
+	}
+	// starts[f]: f starts the host, directly or through helpers.
+	starts := map[string]bool{"dcStartHost": true}
+	for changed := true; changed; {
+		changed = false
+		for f, c := range calls {
+			for g := range c {
+				if starts[g] && !starts[f] {
+					starts[f], changed = true, true
+				}
+			}
+		}
+	}
+	n := 0
+	for f := range starts {
+		if !strings.HasPrefix(f, "Test") {
+			continue
+		}
+		n++
+		if !sel.MatchString(f) {
+			t.Errorf("%s starts the host but ARM64_TESTS (%s) does not select it: name it TestHost…, TestDigicertHost… or TestS3OutHost…, or extend ARM64_TESTS", f, sel)
+		}
+	}
+	if n == 0 {
+		t.Fatal("found no test that starts the host")
+	}
+	t.Logf("%d host tests, all selected by ARM64_TESTS", n)
 }
