@@ -109,6 +109,7 @@ test-dist: dist
 # test-arm64: the arm64 plugins in the C host built for arm64, under qemu-user,
 # with the host tests of test/integration, and the arm64 glibc check.
 # Without the cross compiler or qemu it skips, except in CI (CI=true).
+# TestArm64RunCoversEveryHostTest checks that this selects every test that starts the host.
 ARM64_TESTS := ^(TestHost|TestDigicertHost|TestS3OutHost|TestABIMirrors|TestFluentBitABI|TestGlibc|TestVersion)
 test-arm64: versitygw
 	@if ! command -v $(CROSS_CC_arm64) >/dev/null || ! command -v $(firstword $(QEMU_ARM64)) >/dev/null; then \
