@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -13,6 +14,7 @@ import (
 type dockerStage struct {
 	from string   // the FROM line
 	runs []string // RUN commands, continuation lines joined
+	args []string // ARG lines
 }
 
 // dockerStages parses the Dockerfile's stages by name.
@@ -38,6 +40,8 @@ func dockerStages(t *testing.T) map[string]*dockerStage {
 			stages[m[1]] = cur
 		case strings.HasPrefix(line, "RUN ") && cur != nil:
 			cur.runs = append(cur.runs, strings.TrimPrefix(line, "RUN "))
+		case strings.HasPrefix(line, "ARG ") && cur != nil:
+			cur.args = append(cur.args, strings.TrimPrefix(line, "ARG "))
 		}
 	}
 	return stages
@@ -79,9 +83,18 @@ func TestDockerfileBuildsForTargetPlatform(t *testing.T) {
 	if !strings.HasPrefix(build.from, "FROM --platform=$BUILDPLATFORM ") {
 		t.Errorf("build stage %q: want FROM --platform=$BUILDPLATFORM (cross-compile, no emulation)", build.from)
 	}
+	for _, name := range []string{"fluent-bit", "digicert-sim"} {
+		if s := stages[name]; s == nil || strings.Contains(s.from, "--platform") {
+			t.Errorf("runtime stage %s must exist and follow the target platform (no --platform): %+v", name, s)
+		}
+	}
+	// A stage that runs on the build platform and compiles builds for the
+	// target (one that only makes directories has nothing per platform).
+	compiles := regexp.MustCompile(`\b(go build|make|gcc|cc)\b`)
 	for name, s := range stages {
-		if name != "build" && strings.Contains(s.from, "--platform") {
-			t.Errorf("stage %s pins a platform (%q): runtime stages must follow the target", name, s.from)
+		if strings.Contains(s.from, "--platform=$BUILDPLATFORM") && slices.ContainsFunc(s.runs, compiles.MatchString) &&
+			!slices.ContainsFunc(s.args, func(a string) bool { return a == "TARGETARCH" || strings.HasPrefix(a, "TARGETARCH=") }) {
+			t.Errorf("stage %s compiles on $BUILDPLATFORM but has no ARG TARGETARCH to build for the target", name)
 		}
 	}
 	var install, compile string
