@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,6 +35,9 @@ type Client struct {
 	maxRowSize   int
 	maxBodySize  int64
 	maxMember    int64
+	maxInflated  int64
+	maxMembers   int
+	downloadTime time.Duration
 
 	// jitter returns a random duration in [0, d); replaced in tests.
 	jitter func(d time.Duration) time.Duration
@@ -67,7 +71,7 @@ func New(o Options) (*Client, error) {
 			return nil, errors.New("digicert: API key contains spaces, control or non-ASCII characters: check api_key/api_key_file for stray characters")
 		}
 	}
-	base, err := resolveBaseURL(o.BaseURL)
+	base, insecure, err := resolveBaseURL(o.BaseURL, o.AllowInsecureHTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +111,9 @@ func New(o Options) (*Client, error) {
 		maxRowSize:   o.MaxRowSize,
 		maxBodySize:  o.MaxBodySize,
 		maxMember:    o.MaxMemberSize,
+		maxInflated:  o.MaxInflatedSize,
+		maxMembers:   o.MaxZipMembers,
+		downloadTime: o.DownloadTimeout,
 		jitter: func(d time.Duration) time.Duration {
 			if d <= 0 {
 				return 0
@@ -117,6 +124,9 @@ func New(o Options) (*Client, error) {
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if insecure {
+		c.log.Warn("digicert: api_base is plain http on a host that is not loopback: the API key and the audit rows cross the network unencrypted (allowed by allow_insecure_http); use https outside a test setup", "api_base", base)
 	}
 	switch {
 	case o.RateLimit == nil && o.Clock == SystemClock:
@@ -143,20 +153,39 @@ func (c *Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) 
 // LogValue renders the client for log/slog without its API key.
 func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-func resolveBaseURL(s string) (string, error) {
+// resolveBaseURL checks and completes the base URL. Plain http would send
+// the key in clear: it is accepted on a loopback host (a local simulator or
+// a sidecar), or anywhere with allowInsecure; insecure reports that last case.
+func resolveBaseURL(s string, allowInsecure bool) (base string, insecure bool, err error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("digicert: base URL %q: want an http(s) URL such as %s", s, DefaultBaseURL)
+		return "", false, fmt.Errorf("digicert: base URL %q: want an http(s) URL such as %s", s, DefaultBaseURL)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("digicert: base URL %q: must not contain a query, fragment or user info", redactURL(s))
+		return "", false, fmt.Errorf("digicert: base URL %q: must not contain a query, fragment or user info", redactURL(s))
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		if !allowInsecure {
+			return "", false, fmt.Errorf("digicert: base URL %q is plain http: the API key would cross the network unencrypted: use https (default %s), or set allow_insecure_http true for a test server on a trusted network", s, DefaultBaseURL)
+		}
+		insecure = true
 	}
 	p := strings.TrimRight(u.Path, "/")
 	if !strings.HasSuffix(p, "/reports/v1") {
 		p += "/reports/v1"
 	}
 	u.Path, u.RawPath = p, ""
-	return u.String(), nil
+	return u.String(), insecure, nil
+}
+
+// isLoopback: "localhost" or a loopback IP literal. Other names are not
+// resolved: what a name points at can change.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // keepKeyOnHost follows redirects but sends the API key only to the host

@@ -64,7 +64,11 @@ func partCall(run Run, part int) call {
 func (c *Client) fetchPart(ctx context.Context, run Run, part int) (*partBody, error) {
 	var got *partBody
 	cl := partCall(run, part)
-	err := c.send(ctx, cl, func(resp *http.Response) error {
+	// The deadline runs on the real clock, like the request timeout: it
+	// guards against a server that trickles bytes.
+	dctx, cancel := context.WithTimeoutCause(ctx, c.downloadTime, ErrDownloadTimeout)
+	defer cancel()
+	err := c.send(dctx, cl, func(resp *http.Response) error {
 		p, err := c.spill(resp.Body, cl.op)
 		if err != nil {
 			return err
@@ -82,6 +86,10 @@ func (c *Client) fetchPart(ctx context.Context, run Run, part int) (*partBody, e
 		got = p
 		return nil
 	})
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), ErrDownloadTimeout) {
+		return nil, fmt.Errorf("digicert: %s of run %s: not finished within %s (download_timeout; raise it for very large reports on a slow link): %w",
+			cl.op, run.RunID, c.downloadTime, ErrDownloadTimeout)
+	}
 	if err != nil {
 		return nil, err
 	}

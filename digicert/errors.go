@@ -26,6 +26,9 @@ var (
 	ErrRunNotFound = errors.New("digicert: report run not found")
 	// ErrRateLimited: still rate limited (HTTP 429) when retries ran out.
 	ErrRateLimited = errors.New("digicert: rate limited")
+	// ErrDownloadTimeout: one download (one part of a run) did not finish
+	// within Options.DownloadTimeout; the attempt failed and may be retried.
+	ErrDownloadTimeout = errors.New("digicert: download timed out")
 	// ErrWaitTimeout: a run did not become READY (or appear in history)
 	// before WaitOptions.Timeout.
 	ErrWaitTimeout = errors.New("digicert: timed out waiting for report run")

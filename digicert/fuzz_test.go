@@ -16,13 +16,15 @@ import (
 
 // decodeOutcome is everything a decode produced, for comparing runs.
 type decodeOutcome struct {
-	rows []string
-	err  error
+	rows  []string
+	stats RowStats
+	err   error
 }
 
-func decodeBytes(r io.Reader) decodeOutcome {
-	var out decodeOutcome
+func decodeBytes(r io.Reader) (out decodeOutcome) {
 	d := NewRowReader(r, 0, "")
+	d.SetMaxRowSize(4096)
+	defer func() { out.stats = d.Stats() }()
 	for {
 		row, err := d.Next()
 		if err == io.EOF {
@@ -72,8 +74,10 @@ func checkMembers(row Row, ms []Member, keys *jsonbytes.Keys) error {
 
 // FuzzRowReader checks the decoder against encoding/json: every row it
 // yields is a valid, UTF-8 JSON object whose members Fields reports exactly
-// as encoding/json sees them; input it accepts is valid JSON; valid UTF-8
-// input that is an array of objects is accepted with every row; and the
+// as encoding/json sees them; input it reads without repair or skip is
+// valid JSON, and with repairs only, the input repaired is (row for row);
+// valid UTF-8 input that is an array of objects is accepted with every row
+// and nothing counted; a good row after a bad one is still read; and the
 // result does not depend on how the input is split into reads.
 func FuzzRowReader(f *testing.F) {
 	seeds := []string{
@@ -90,9 +94,14 @@ func FuzzRowReader(f *testing.F) {
 		`[{"a":01}]`,
 		"[{\"a\":\"\xff\"}]",
 		"[{\"a\":\"\t\"}]",
+		"[{\"a\":\"\x01\xc3\"},{\"b\":\"\xe6\x97\"}]",
 		`[{"a":"1"}] [`,
 		`[{"a":[1,2}]`,
 		`[{"a":1e+}]`,
+		`[{"a":"1"},{"b":x},{"c":"3"}]`,
+		`[{"a":"1"},{"b":"2",{"c":"3"}]`,
+		`[{"a":"1"},{"b":"` + strings.Repeat("x", 5000) + `"},{"c":"3"}]`,
+		`[{"a":` + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + `},{"c":"3"}]`,
 		`["x"]`,
 		``,
 	}
@@ -104,41 +113,94 @@ func FuzzRowReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		whole := decodeBytes(bytes.NewReader(in))
 		bytewise := decodeBytes(iotest.OneByteReader(bytes.NewReader(in)))
-		if strings.Join(whole.rows, "\x00") != strings.Join(bytewise.rows, "\x00") || errString(whole.err) != errString(bytewise.err) {
-			t.Fatalf("result depends on read sizes:\nwhole:    %q %v\nbytewise: %q %v", whole.rows, whole.err, bytewise.rows, bytewise.err)
+		if strings.Join(whole.rows, "\x00") != strings.Join(bytewise.rows, "\x00") || errString(whole.err) != errString(bytewise.err) ||
+			!sameStats(whole.stats, bytewise.stats) {
+			t.Fatalf("result depends on read sizes:\nwhole:    %q %+v %v\nbytewise: %q %+v %v", whole.rows, whole.stats, whole.err, bytewise.rows, bytewise.stats, bytewise.err)
 		}
 		for _, row := range whole.rows {
 			checkRow(t, Row(row))
 		}
 		body := bytes.TrimPrefix(in, []byte("\xEF\xBB\xBF"))
-		if whole.err == nil {
+		st := whole.stats
+		if whole.err == nil && st.Skipped() == 0 {
+			if st.Repaired() > 0 {
+				body = appendRepaired(nil, body)
+			}
 			var elems []json.RawMessage
 			if err := json.Unmarshal(body, &elems); err != nil {
-				t.Fatalf("accepted input that encoding/json rejects: %v", err)
+				t.Fatalf("accepted input that encoding/json rejects (repaired: %v): %v", st.Repaired() > 0, err)
 			}
 			if len(elems) != len(whole.rows) {
 				t.Fatalf("yielded %d rows, encoding/json sees %d elements", len(whole.rows), len(elems))
 			}
-			return
+			if st.Repaired() > 0 {
+				for i := range elems {
+					if string(elems[i]) != whole.rows[i] {
+						t.Fatalf("row %d is %q, the repaired input has %q", i, whole.rows[i], elems[i])
+					}
+				}
+			}
 		}
-		var de *DecodeError
-		if !errors.As(whole.err, &de) || de.Offset < 0 || de.Offset > int64(len(in)) {
-			t.Fatalf("error %v is not a DecodeError with an offset inside the input", whole.err)
+		if (st.Repaired() > 0 || st.Skipped() > 0) && st.First == nil {
+			t.Fatalf("stats %+v without a first issue", st)
 		}
-		if strings.Contains(whole.err.Error(), "nested deeper") {
-			return
+		if whole.err != nil {
+			var de *DecodeError
+			if !errors.As(whole.err, &de) || de.Offset < 0 || de.Offset > int64(len(in)) {
+				t.Fatalf("error %v is not a DecodeError with an offset inside the input", whole.err)
+			}
 		}
 		var elems []json.RawMessage
-		if utf8.Valid(body) && json.Unmarshal(body, &elems) == nil {
+		if utf8.Valid(body) && json.Unmarshal(body, &elems) == nil && whole.stats.Repaired() == 0 {
 			allObjects := true
 			for _, e := range elems {
-				allObjects = allObjects && len(e) > 0 && e[0] == '{'
+				allObjects = allObjects && len(e) > 0 && e[0] == '{' && len(e) <= 4096 && nesting(e) <= maxDepth
 			}
-			if allObjects {
-				t.Fatalf("rejected a valid array of objects: %v", whole.err)
+			if allObjects && (whole.err != nil || st.Skipped() != 0 || len(whole.rows) != len(elems)) {
+				t.Fatalf("a valid array of objects gave %d of %d rows, stats %+v, err %v", len(whole.rows), len(elems), st, whole.err)
+			}
+		}
+		// The same input as one row between two good ones: whatever
+		// happens to it, a good row after it is read (unless it ends the
+		// body, or leaves a string or bracket open for good).
+		if len(in) > 0 && !bytes.ContainsAny(in, "[]{}\"\\") && utf8.Valid(in) {
+			framed := append(append([]byte(`[{"a":"1"},{"b":"`), in...), `"},{"z":"9"}]`...)
+			out := decodeBytes(bytes.NewReader(framed))
+			if out.err != nil || len(out.rows) < 2 || out.rows[len(out.rows)-1] != `{"z":"9"}` {
+				t.Fatalf("good row after %q lost: rows %q, err %v", in, out.rows, out.err)
 			}
 		}
 	})
+}
+
+// nesting is the deepest bracket nesting of a valid JSON text.
+func nesting(v []byte) int {
+	depth, deepest, in, esc := 0, 0, false, false
+	for _, c := range v {
+		switch {
+		case in && esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case in:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+func sameStats(a, b RowStats) bool {
+	if (a.First == nil) != (b.First == nil) || (a.First != nil && *a.First != *b.First) {
+		return false
+	}
+	a.First, b.First = nil, nil
+	return a == b
 }
 
 func errString(err error) string {

@@ -3,8 +3,10 @@ package digicert
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -131,6 +133,7 @@ func (c *Client) scanHistory(ctx context.Context, q HistoryQuery, fn func(Run) b
 		limit = maxPageSize
 	}
 	seen := make(map[string]bool)
+	pages := make(map[[sha256.Size]byte]bool)
 	offset := 0
 	for range maxHistoryPages {
 		page, err := c.historyPage(ctx, q, offset, limit)
@@ -140,6 +143,15 @@ func (c *Client) scanHistory(ctx context.Context, q HistoryQuery, fn func(Run) b
 		if len(page.ReportHistory) == 0 {
 			return nil
 		}
+		// A page seen before (a server ignoring offset) ends the listing,
+		// even one of records without run ids, which the check on new
+		// runs below cannot catch.
+		fp := pageFingerprint(page.ReportHistory)
+		if pages[fp] {
+			c.log.Warn("digicert: report history repeated a page; stopping there", "offset", offset)
+			return nil
+		}
+		pages[fp] = true
 		withID, fresh := 0, 0
 		for _, rec := range page.ReportHistory {
 			r := rec.run()
@@ -164,6 +176,17 @@ func (c *Client) scanHistory(ctx context.Context, q HistoryQuery, fn func(Run) b
 	}
 	c.log.Warn("digicert: report history paging stopped at the page limit", "pages", maxHistoryPages)
 	return nil
+}
+
+// pageFingerprint identifies a page by its records.
+func pageFingerprint(recs []historyRecord) [sha256.Size]byte {
+	h := sha256.New()
+	for _, r := range recs {
+		fmt.Fprintf(h, "%q %q %q %q %q\n", r.ReportIdentifier, r.ReportRunIdentifier, r.ReportDisplayName, r.Status, r.CreatedDate)
+	}
+	var fp [sha256.Size]byte
+	h.Sum(fp[:0])
+	return fp
 }
 
 // historyPage fetches one page. It asks DigiCert to sort newest first, which

@@ -31,6 +31,18 @@ const (
 	// against corrupt or hostile archives (a 1,000,000-row audit part is
 	// roughly 1 GB of JSON).
 	DefaultMaxMemberSize = 4 << 30
+	// DefaultDownloadTimeout bounds one download (one part of a run) from
+	// request to last byte: RequestTimeout bounds only the wait for each
+	// read, so a server sending a byte now and then would hold the poller
+	// forever. A 1 GB part at a modest 10 Mbit/s takes about 15 minutes.
+	DefaultDownloadTimeout = 30 * time.Minute
+	// DefaultMaxInflatedSize bounds what all ZIP members of one part
+	// inflate to together (a real part of 1,000,000 audit rows is about
+	// 1 GB of JSON).
+	DefaultMaxInflatedSize = 4 << 30
+	// DefaultMaxZipMembers bounds the entries of one ZIP (real ones hold
+	// one .json member, perhaps with a README).
+	DefaultMaxZipMembers = 1000
 )
 
 // Options configures a Client. Only APIKey is required.
@@ -52,6 +64,14 @@ type Options struct {
 	MaxRowSize    int   // largest accepted row in bytes; default DefaultMaxRowSize
 	MaxBodySize   int64 // largest accepted download per part in bytes; default DefaultMaxBodySize
 	MaxMemberSize int64 // largest accepted decompressed ZIP member in bytes; default DefaultMaxMemberSize
+
+	DownloadTimeout time.Duration // whole download of one part, default DefaultDownloadTimeout
+	MaxInflatedSize int64         // all ZIP members of one part inflated, default DefaultMaxInflatedSize
+	MaxZipMembers   int           // entries in one ZIP, default DefaultMaxZipMembers
+	// AllowInsecureHTTP permits a plain http:// BaseURL on a host that is
+	// not loopback (the key then crosses the network unencrypted); New
+	// logs a warning when it is used.
+	AllowInsecureHTTP bool
 }
 
 // RateLimit is a set of sliding windows; a request is sent only when every
@@ -153,6 +173,10 @@ func (o Options) LogValue() slog.Value {
 		slog.Int("max_attempts", p.MaxAttempts),
 		slog.Duration("max_retry_time", p.MaxRetryTime),
 		slog.String("rate_limit", p.RateLimit.String()),
+		slog.Duration("download_timeout", p.DownloadTimeout),
+		slog.Int64("max_inflated_size", p.MaxInflatedSize),
+		slog.Int("max_zip_members", p.MaxZipMembers),
+		slog.Bool("allow_insecure_http", p.AllowInsecureHTTP),
 	)
 }
 
@@ -185,6 +209,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxMemberSize <= 0 {
 		o.MaxMemberSize = DefaultMaxMemberSize
+	}
+	if o.DownloadTimeout <= 0 {
+		o.DownloadTimeout = DefaultDownloadTimeout
+	}
+	if o.MaxInflatedSize <= 0 {
+		o.MaxInflatedSize = DefaultMaxInflatedSize
+	}
+	if o.MaxZipMembers <= 0 {
+		o.MaxZipMembers = DefaultMaxZipMembers
 	}
 	return o
 }

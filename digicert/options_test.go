@@ -94,7 +94,7 @@ func TestExplicitProxy(t *testing.T) {
 		okReport(w, r)
 	}))
 	defer proxy.Close()
-	c, err := New(Options{APIKey: testKey, BaseURL: "http://digicert.invalid", ProxyURL: strings.TrimPrefix(proxy.URL, "http://"), Clock: newFakeClock()})
+	c, err := New(Options{APIKey: testKey, BaseURL: "http://digicert.invalid", AllowInsecureHTTP: true, ProxyURL: strings.TrimPrefix(proxy.URL, "http://"), Clock: newFakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}

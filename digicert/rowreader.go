@@ -2,11 +2,14 @@ package digicert
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/bits"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
@@ -18,6 +21,13 @@ import (
 // bytes of its object, copied into a buffer that is reused for the next row.
 // encoding/json's Decoder.Token allocates per token and is several times
 // slower, which matters at 1,000,000 rows per part.
+//
+// One bad row never costs the rows after it: a string with invalid UTF-8
+// or a raw control character is repaired (U+FFFD, escaped control
+// character); a row over the size cap, nested past the depth cap or not
+// parseable at all is skipped and reading resumes at the next row. Each
+// kind is counted (Stats). Only a body that is not an array of rows, a read
+// error and a truncated body end the read with an error.
 type RowReader struct {
 	br     *bufio.Reader
 	part   int
@@ -39,7 +49,113 @@ type RowReader struct {
 	depth    int
 	state    uint8
 	err      error // sticky
+
+	// Recovery from malformed rows; touched only on the slow paths.
+	stats     RowStats
+	onIssue   func(RowIssue) // called once, at the first repair or skip
+	canSkip   bool           // a syntax error now is inside one row: skip that row
+	skipOK    bool           // d.err is such an error
+	failDepth int            // nesting depth at the syntax error
+	failInStr bool           // the syntax error is inside a string
+	failKind  IssueKind      // what skipping the row counts as
+	oversize  bool           // the current row passed maxRow: its bytes are dropped
+	rowFix    IssueKind      // IssueRepairedUTF8|IssueRepairedControl seen in the current row
+	fixOff    int64          // offset of the first repair in the current row
+	fixDetail string
+	sub       *RowReader // re-reads a repaired row for its member offsets
+	fixed     []byte     // the repaired row
 }
+
+// IssueKind names one kind of repaired or skipped row (a bit set for
+// repairs inside one row).
+type IssueKind uint8
+
+// Kinds of rows repaired or skipped.
+const (
+	IssueRepairedUTF8       IssueKind = 1 << iota // invalid UTF-8 in a string, replaced by U+FFFD
+	IssueRepairedControl                          // raw control character in a string, escaped
+	IssueSkippedOversize                          // row larger than the maximum row size
+	IssueSkippedDepth                             // values nested deeper than the limit
+	IssueSkippedUnparseable                       // not parseable as a JSON object
+)
+
+func (k IssueKind) String() string {
+	switch k {
+	case IssueRepairedUTF8:
+		return "repaired_utf8"
+	case IssueRepairedControl:
+		return "repaired_control"
+	case IssueSkippedOversize:
+		return "skipped_oversize"
+	case IssueSkippedDepth:
+		return "skipped_depth"
+	case IssueSkippedUnparseable:
+		return "skipped_unparseable"
+	}
+	return "issue"
+}
+
+// RowIssue locates one repaired or skipped row.
+type RowIssue struct {
+	Kind   IssueKind
+	Part   int    // part of a split run, 0-based
+	Member string // ZIP member; "" for a plain JSON body
+	Offset int64  // byte offset of the problem in the (decompressed) part or member
+	Detail string // what was wrong
+}
+
+// RowStats counts the rows a read repaired or skipped (a row with both
+// invalid UTF-8 and a control character counts in both repaired counts).
+type RowStats struct {
+	RepairedUTF8, RepairedControl                     int64
+	SkippedOversize, SkippedDepth, SkippedUnparseable int64
+	// First is the first repair or skip, for a warning; nil if none.
+	First *RowIssue
+}
+
+// Repaired is the number of rows shipped repaired.
+func (s RowStats) Repaired() int64 { return s.RepairedUTF8 + s.RepairedControl }
+
+// Skipped is the number of rows that could not be shipped.
+func (s RowStats) Skipped() int64 {
+	return s.SkippedOversize + s.SkippedDepth + s.SkippedUnparseable
+}
+
+// Stats returns the repairs and skips so far; they add up over every body
+// the reader was reset to.
+func (d *RowReader) Stats() RowStats { return d.stats }
+
+// OnIssue sets a function called once, at the first repair or skip, e.g.
+// to log one warning per report run.
+func (d *RowReader) OnIssue(fn func(RowIssue)) { d.onIssue = fn }
+
+// note counts one repaired or skipped row.
+func (d *RowReader) note(kind IssueKind, off int64, detail string) {
+	switch kind {
+	case IssueRepairedUTF8:
+		d.stats.RepairedUTF8++
+	case IssueRepairedControl:
+		d.stats.RepairedControl++
+	case IssueSkippedOversize:
+		d.stats.SkippedOversize++
+	case IssueSkippedDepth:
+		d.stats.SkippedDepth++
+	default:
+		d.stats.SkippedUnparseable++
+	}
+	if d.stats.First == nil {
+		d.stats.First = &RowIssue{Kind: kind, Part: d.part, Member: d.member, Offset: off, Detail: detail}
+		if d.onIssue != nil {
+			d.onIssue(*d.stats.First)
+		}
+	}
+}
+
+// errMalformedEnd: the input ended while skipping a malformed row.
+var errMalformedEnd = errors.New("unexpected end of input in a malformed row (truncated report?)")
+
+// errRowSkipped: next skipped a row and Next goes on with the one after it.
+var errRowSkipped = errors.New("row skipped")
 
 const (
 	stStart uint8 = iota // before '['
@@ -71,10 +187,11 @@ func (d *RowReader) reset(r io.Reader, part int, member string) {
 	d.part, d.member = part, member
 	d.buf, d.pos, d.mark, d.base = nil, 0, -1, 0
 	d.rows, d.depth, d.state, d.err = 0, 0, stStart, nil
+	d.canSkip, d.skipOK, d.oversize, d.rowFix = false, false, false, 0
 }
 
 // SetMaxRowSize bounds the size of one row in bytes (default
-// DefaultMaxRowSize); a larger row is an error. Members' offsets are 32-bit,
+// DefaultMaxRowSize); a larger row is skipped (and counted). Members' offsets are 32-bit,
 // so the bound is at most 4 GiB - 1.
 func (d *RowReader) SetMaxRowSize(n int) {
 	if n > 0 {
@@ -108,19 +225,39 @@ func (d *RowReader) rel() uint32 { return uint32(d.base + int64(d.pos) - d.rowSt
 func (d *RowReader) Offset() int64 { return d.base + int64(d.pos) }
 
 // Next returns the next row, or io.EOF after the closing ']' when nothing
-// but whitespace follows. Any other error is a *DecodeError and is returned
-// again by every later call. The row is valid until the next call.
+// but whitespace follows. Rows that cannot be shipped are skipped (see
+// Stats). Any other error is a *DecodeError and is returned again by every
+// later call. The row is valid until the next call.
 func (d *RowReader) Next() (Row, error) {
-	if d.err != nil {
-		return nil, d.err
+	for {
+		if d.err != nil {
+			return nil, d.err
+		}
+		if d.state == stDone {
+			return nil, io.EOF
+		}
+		row, err := d.next()
+		switch {
+		case err == nil:
+			return row, nil
+		case err == errRowSkipped:
+		case d.skipOK:
+			if !d.resync() {
+				return nil, d.err
+			}
+		default:
+			return nil, err
+		}
 	}
-	if d.state == stDone {
-		return nil, io.EOF
-	}
+}
+
+// next reads one row: the row, io.EOF, errRowSkipped, or d.err.
+func (d *RowReader) next() (Row, error) {
 	if cap(d.row) > keepRowCap {
 		d.row = nil
 	}
 	d.row, d.members = d.row[:0], d.members[:0]
+	d.oversize, d.rowFix = false, 0
 	if d.state == stStart && !d.start() {
 		return nil, d.err
 	}
@@ -140,16 +277,27 @@ func (d *RowReader) Next() (Row, error) {
 	case d.state == stNext:
 		return nil, d.failf("expected ',' or ']' after row %d, found %s", d.rows, describe(c))
 	}
-	if c != '{' {
-		return nil, d.failf("row %d is %s, not a JSON object", d.rows+1, describeValue(c))
-	}
 	d.rowStart = d.Offset()
+	if c != '{' {
+		d.canSkip, d.depth = true, 0
+		d.failf("row %d is %s, not a JSON object", d.rows+1, describeValue(c))
+		d.canSkip = false
+		return nil, d.err
+	}
 	d.mark = d.pos
 	d.pos++
 	d.depth = 1
-	if !d.objectBody(true) {
+	d.canSkip = true
+	ok = d.objectBody(true)
+	d.canSkip = false
+	if !ok {
 		d.mark = -1
 		return nil, d.err
+	}
+	d.rows++
+	d.state = stNext
+	if d.oversize {
+		return nil, d.skipOversize()
 	}
 	row := d.buf[d.mark:d.pos:d.pos]
 	if len(d.row) > 0 {
@@ -159,13 +307,199 @@ func (d *RowReader) Next() (Row, error) {
 	}
 	d.mark = -1
 	if len(row) > d.maxRow {
-		return nil, d.rowTooLarge()
+		return nil, d.skipOversize()
 	}
-	d.rows++
-	d.state = stNext
+	if d.rowFix != 0 {
+		return d.repair(row)
+	}
 	// Usually the row lies in the read buffer and is returned from there,
 	// uncopied: the buffer is not touched again before the next call.
 	return Row(row), nil
+}
+
+func (d *RowReader) skipOversize() error {
+	d.mark = -1
+	d.note(IssueSkippedOversize, d.rowStart, fmt.Sprintf("row %d is larger than the maximum row size of %d bytes", d.rows, d.maxRow))
+	return errRowSkipped
+}
+
+// resync skips the rest of a row after a syntax error in it, so that the
+// next row is read. It fails only at the end of input or on a read error.
+func (d *RowReader) resync() bool {
+	de, _ := d.err.(*DecodeError)
+	d.err, d.skipOK = nil, false
+	d.mark, d.row = -1, d.row[:0]
+	if !d.skipRest(d.failDepth, d.failInStr) {
+		if de != nil && errors.Is(d.err, errMalformedEnd) {
+			// No next row to resume at: the syntax error is the news.
+			d.err = de
+		}
+		return false
+	}
+	d.rows++
+	detail := ""
+	var off int64
+	if de != nil {
+		detail, off = de.Err.Error(), de.Offset
+	}
+	d.note(d.failKind, off, detail)
+	return true
+}
+
+// skipRest scans leniently (strings and bracket depth only) to the end of
+// the malformed row: the ',' or ']' that follows it at the top level. A ','
+// followed by '{' inside the row itself (depth 1, where a key must follow)
+// is taken as the start of the next row, so a row missing its closing brace
+// costs only itself.
+func (d *RowReader) skipRest(depth int, inStr bool) bool {
+	if depth == 1 && !inStr && d.pos < len(d.buf) && d.buf[d.pos] == '{' {
+		// A key was due and a row starts: the row lost its closing brace.
+		d.state = stFirst
+		return true
+	}
+	esc := false
+	for {
+		if d.pos >= len(d.buf) && !d.refill(1) {
+			if d.err == nil {
+				d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.Offset(), Err: errMalformedEnd}
+			}
+			d.skipOK = false
+			return false
+		}
+		c := d.buf[d.pos]
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			d.pos++
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 && c == ']' {
+				d.state = stNext // the end of the array
+				return true
+			}
+			depth = max(depth-1, 0)
+		case ',':
+			if depth == 0 {
+				d.state = stNext
+				return true
+			}
+			if depth == 1 {
+				d.pos++
+				if n, ok := d.peekNonWS(); ok && n == '{' {
+					d.state = stFirst // a row follows directly
+					return true
+				}
+				continue
+			}
+		}
+		d.pos++
+	}
+}
+
+// repair returns the row with invalid UTF-8 replaced by U+FFFD and raw
+// control characters escaped, and its members found again (by a second
+// reader, as the offsets moved). The key ids of a repaired row are 0.
+func (d *RowReader) repair(row []byte) (Row, error) {
+	d.fixed = appendRepaired(d.fixed[:0], row)
+	if d.sub == nil {
+		d.sub = &RowReader{br: bufio.NewReaderSize(nil, 4096), maxRow: math.MaxUint32}
+	}
+	d.sub.reset(io.MultiReader(strings.NewReader("["), bytes.NewReader(d.fixed), strings.NewReader("]")), d.part, d.member)
+	fixed, err := d.sub.Next()
+	if err != nil || d.sub.stats.Repaired()+d.sub.stats.Skipped() != 0 {
+		// Cannot happen: the row was valid JSON but for what was repaired.
+		d.note(IssueSkippedUnparseable, d.fixOff, "row could not be repaired")
+		return nil, errRowSkipped
+	}
+	d.members = append(d.members[:0], d.sub.members...)
+	for i := range d.members {
+		d.members[i].KeyID = 0
+	}
+	for _, k := range []IssueKind{IssueRepairedUTF8, IssueRepairedControl} {
+		if d.rowFix&k != 0 {
+			d.note(k, d.fixOff, d.fixDetail)
+		}
+	}
+	return fixed, nil
+}
+
+// fix records a repairable problem in a string of the current row.
+func (d *RowReader) fix(kind IssueKind, format string, args ...any) {
+	if d.rowFix == 0 {
+		d.fixOff, d.fixDetail = d.Offset(), fmt.Sprintf(format, args...)
+	}
+	d.rowFix |= kind
+}
+
+// appendRepaired appends row with the strings made valid: invalid UTF-8
+// bytes become U+FFFD, raw control characters JSON escapes.
+func appendRepaired(dst, row []byte) []byte {
+	in := false
+	for i := 0; i < len(row); {
+		c := row[i]
+		switch {
+		case !in:
+			in = c == '"'
+			dst = append(dst, c)
+			i++
+		case c == '\\':
+			n := 2
+			if i+1 < len(row) && row[i+1] == 'u' {
+				n = 6
+			}
+			dst = append(dst, row[i:min(i+n, len(row))]...)
+			i += n
+		case c == '"':
+			in = false
+			dst = append(dst, c)
+			i++
+		case c < 0x20:
+			dst = appendControlEscape(dst, c)
+			i++
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(row[i:])
+			if r == utf8.RuneError && size <= 1 {
+				dst = append(dst, "\uFFFD"...)
+				i++
+				continue
+			}
+			dst = append(dst, row[i:i+size]...)
+			i += size
+		}
+	}
+	return dst
+}
+
+func appendControlEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '\n':
+		return append(dst, `\n`...)
+	case '\r':
+		return append(dst, `\r`...)
+	case '\t':
+		return append(dst, `\t`...)
+	case '\b':
+		return append(dst, `\b`...)
+	case '\f':
+		return append(dst, `\f`...)
+	}
+	const hex = "0123456789abcdef"
+	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
 }
 
 // start consumes an optional UTF-8 byte order mark and the opening '['.
@@ -216,9 +550,12 @@ func (d *RowReader) refill(n int) bool {
 		d.row = append(d.row, d.buf[d.mark:d.pos]...)
 		d.mark = 0
 		if len(d.row) > d.maxRow {
-			d.rowTooLarge()
-			return false
+			// Too large to ship: read on to its end, keeping nothing.
+			d.oversize, d.row, d.mark = true, nil, -1
 		}
+	}
+	if d.oversize {
+		d.members = d.members[:0] // bounded even for a huge row
 	}
 	d.br.Discard(d.pos)
 	d.base += int64(d.pos)
@@ -226,6 +563,7 @@ func (d *RowReader) refill(n int) bool {
 	if d.br.Buffered() < n {
 		if _, err := d.br.Peek(n); err != nil && err != io.EOF && d.err == nil {
 			d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.Offset(), Err: err}
+			d.skipOK = false
 		}
 	}
 	d.buf, _ = d.br.Peek(d.br.Buffered())
@@ -524,6 +862,7 @@ func (d *RowReader) value(c byte) bool {
 	case c == '{' || c == '[':
 		if d.depth >= maxDepth {
 			d.failf("values nested deeper than %d levels", maxDepth)
+			d.failKind = IssueSkippedDepth
 			return false
 		}
 		d.depth++
@@ -583,14 +922,14 @@ func (d *RowReader) str() bool {
 				return false
 			}
 		case c < 0x20:
-			d.failf("control character U+%04X in a string (it must be escaped)", c)
-			return false
+			d.fix(IssueRepairedControl, "control character U+%04X in a string (it must be escaped)", c)
+			d.pos++
 		default:
 			d.ensure(utf8.UTFMax)
 			r, size := utf8.DecodeRune(d.buf[d.pos:])
 			if r == utf8.RuneError && size <= 1 {
-				d.failf("invalid UTF-8 byte 0x%02X in a string (SecOps requires UTF-8)", d.buf[d.pos])
-				return false
+				d.fix(IssueRepairedUTF8, "invalid UTF-8 byte 0x%02X in a string (SecOps requires UTF-8)", d.buf[d.pos])
+				size = 1
 			}
 			d.pos += size
 		}
@@ -616,6 +955,7 @@ func (d *RowReader) escape() bool {
 		for _, h := range d.buf[d.pos+2 : d.pos+6] {
 			if jsonbytes.Unhex(h) < 0 {
 				d.failf("invalid \\u escape in a string")
+				d.failInStr = true
 				return false
 			}
 		}
@@ -624,6 +964,7 @@ func (d *RowReader) escape() bool {
 	}
 	d.pos++
 	d.failf("invalid escape %s in a string", describe(d.buf[d.pos]))
+	d.failInStr = true
 	return false
 }
 
@@ -697,24 +1038,23 @@ func (d *RowReader) expected(what string, c byte, ok bool) {
 	d.failf("expected %s, found %s", what, describe(c))
 }
 
-// eofErr reports the end of input (or keeps an earlier read error).
+// eofErr reports the end of input (or keeps an earlier read error): a
+// truncated body is a failed download, never a row to skip.
 func (d *RowReader) eofErr(inside string) error {
 	if d.err != nil {
 		return d.err
 	}
-	return d.failf("unexpected end of input in %s (truncated report?)", inside)
-}
-
-func (d *RowReader) rowTooLarge() error {
-	d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.rowStart,
-		Err: fmt.Errorf("row %d is larger than the maximum row size of %d bytes", d.rows+1, d.maxRow)}
+	d.failf("unexpected end of input in %s (truncated report?)", inside)
+	d.skipOK = false
 	return d.err
 }
 
-// failf records a decode error at the current offset.
+// failf records a decode error at the current offset. Inside a row it is
+// recoverable: Next skips the row.
 func (d *RowReader) failf(format string, args ...any) error {
 	if d.err == nil {
 		d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.Offset(), Err: fmt.Errorf(format, args...)}
+		d.skipOK, d.failDepth, d.failInStr, d.failKind = d.canSkip, d.depth, false, IssueSkippedUnparseable
 	}
 	return d.err
 }

@@ -88,30 +88,14 @@ func TestRowReaderErrors(t *testing.T) {
 		{"top-level object", `{"errors":[]}`, 0, 0, "JSON object, not an array of rows"},
 		{"html page", "<html>502</html>", 0, 0, "HTML"},
 		{"top-level string", `"x"`, 0, 0, "expected a JSON array"},
-		{"row is a string", `[{"a":"1"},"x"]`, 1, 11, "row 2 is a string, not a JSON object"},
-		{"row is an array", `[[1]]`, 0, 1, "row 1 is an array"},
 		{"missing comma", `[{"a":"1"} {"b":"2"}]`, 1, 11, "expected ',' or ']' after row 1"},
-		{"trailing comma", `[{"a":"1"},]`, 1, 11, "row 2 is ']'"},
 		{"trailing garbage", `[{"a":"1"}] x`, 1, 12, "after the end of the array"},
 		{"second array", `[][]`, 0, 2, "after the end of the array"},
 		{"truncated in string", `[{"a":"12`, 0, 9, "unexpected end of input in a string"},
 		{"truncated after row", `[{"a":"1"}`, 1, 10, "unexpected end of input"},
 		{"truncated in key", `[{"a`, 0, 4, "unexpected end of input in a string"},
-		{"invalid utf-8", "[{\"a\":\"ok\"},{\"b\":\"x\xff\"}]", 1, 19, "invalid UTF-8 byte 0xFF"},
-		{"utf-8 surrogate", "[{\"a\":\"\xed\xa0\x80\"}]", 0, 7, "invalid UTF-8"},
-		{"truncated utf-8", "[{\"a\":\"\xe6\x97\"}]", 0, 7, "invalid UTF-8"},
-		{"raw control char", "[{\"a\":\"x\ty\"}]", 0, 8, "control character U+0009"},
-		{"bad escape", `[{"a":"\x"}]`, 0, 8, "invalid escape 'x'"},
-		{"bad unicode escape", `[{"a":"\u12G4"}]`, 0, 7, "invalid \\u escape"},
-		{"key not string", `[{a:"1"}]`, 0, 2, "expected a string key"},
-		{"missing colon", `[{"a" "1"}]`, 0, 6, "expected ':'"},
-		{"leading zero", `[{"a":01}]`, 0, 7, "expected ',' or '}'"},
-		{"bare minus", `[{"a":-}]`, 0, 7, "expected a digit"},
-		{"dot without digits", `[{"a":1.}]`, 0, 8, "expected a digit"},
-		{"exponent without digits", `[{"a":1e}]`, 0, 8, "expected a digit"},
-		{"bad literal", `[{"a":tru}]`, 0, 6, "invalid literal"},
-		{"bad value", `[{"a":'x'}]`, 0, 6, "invalid character"},
-		{"unclosed nested", `[{"a":[1,2}]`, 0, 10, "expected ',' or ']' in an array"},
+		{"unclosed nested, no row after", `[{"a":[1,2}]`, 0, 10, "expected ',' or ']' in an array"},
+		{"malformed row, then the end", `[{"a":"1"},{"b":x`, 1, 16, "invalid character 'x'"},
 	}
 	for _, tt := range tests {
 		for cname, chunk := range chunkings {
@@ -136,7 +120,7 @@ func TestRowReaderErrors(t *testing.T) {
 }
 
 func TestRowReaderErrorIsSticky(t *testing.T) {
-	d := NewRowReader(strings.NewReader(`[{"a":"1"},{"a":x}]`), 0, "")
+	d := NewRowReader(strings.NewReader(`[{"a":"1"} x]`), 0, "")
 	if _, err := d.Next(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,42 +164,180 @@ func TestRowReaderRowsBeforeErrorStayValid(t *testing.T) {
 func TestRowReaderLargeString(t *testing.T) {
 	big := strings.Repeat("x", 10<<20)
 	in := `[{"a":"1"},{"big":"` + big + `","z":"2"},{"c":"3"}]`
-	for _, tt := range []struct {
-		name    string
-		maxRow  int
-		rows    int
-		wantErr string
-	}{
-		{"default limit", DefaultMaxRowSize, 3, ""},
-		{"row over the limit", 1 << 20, 1, "row 2 is larger than the maximum row size of 1048576 bytes"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rows, err := readAllRows(strings.NewReader(in), tt.maxRow)
-			if len(rows) != tt.rows {
-				t.Fatalf("got %d rows, want %d (err %v)", len(rows), tt.rows, err)
-			}
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if want := `{"big":"` + big + `","z":"2"}`; rows[1] != want {
-					t.Fatalf("big row differs (len %d, want %d)", len(rows[1]), len(want))
-				}
-				return
-			}
-			var de *DecodeError
-			if !errors.As(err, &de) || !strings.Contains(err.Error(), tt.wantErr) || de.Offset != 11 {
-				t.Fatalf("err = %v, want %q at offset 11", err, tt.wantErr)
-			}
-		})
+	rows, st, err := readRecovering(strings.NewReader(in), DefaultMaxRowSize)
+	if err != nil || len(rows) != 3 || st.Skipped() != 0 {
+		t.Fatalf("got %d rows, stats %+v, err %v; want all 3", len(rows), st, err)
+	}
+	if want := `{"big":"` + big + `","z":"2"}`; rows[1] != want {
+		t.Fatalf("big row differs (len %d, want %d)", len(rows[1]), len(want))
 	}
 }
 
-func TestRowReaderDeepNesting(t *testing.T) {
-	in := `[{"a":` + strings.Repeat("[", maxDepth+5) + strings.Repeat("]", maxDepth+5) + `}]`
-	_, err := readAllRows(strings.NewReader(in), DefaultMaxRowSize)
-	if err == nil || !strings.Contains(err.Error(), "nested deeper") {
-		t.Fatalf("err = %v, want a nesting error", err)
+// readRecovering decodes input and returns the rows, the repair and skip
+// counts and the final error.
+func readRecovering(r io.Reader, maxRow int, onIssue ...func(RowIssue)) ([]string, RowStats, error) {
+	d := NewRowReader(r, 2, "m.json")
+	d.SetMaxRowSize(maxRow)
+	for _, fn := range onIssue {
+		d.OnIssue(fn)
+	}
+	var rows []string
+	for {
+		row, err := d.Next()
+		if err == io.EOF {
+			return rows, d.Stats(), nil
+		}
+		if err != nil {
+			return rows, d.Stats(), err
+		}
+		if err := checkMembers(row, d.Members(), d.Keys()); err != nil {
+			return rows, d.Stats(), err
+		}
+		rows = append(rows, string(row))
+	}
+}
+
+// TestRowReaderBadRowCostsOnlyItself: a row that can be repaired is shipped
+// repaired; one that cannot is skipped; either way every row after it is
+// read, and the first problem is located.
+func TestRowReaderBadRowCostsOnlyItself(t *testing.T) {
+	deep := `{"a":` + strings.Repeat("[", maxDepth+5) + strings.Repeat("]", maxDepth+5) + `}`
+	tests := []struct {
+		name   string
+		bad    string
+		fixed  string // the repaired row; "" = skipped
+		kind   IssueKind
+		offset int64 // of the problem, from the start of the input
+		detail string
+	}{
+		{"invalid utf-8", "{\"b\":\"x\xff\"}", `{"b":"x` + "\uFFFD" + `"}`, IssueRepairedUTF8, 18, "invalid UTF-8 byte 0xFF"},
+		{"utf-8 surrogate", "{\"b\":\"\xed\xa0\x80\"}", `{"b":"` + strings.Repeat("\uFFFD", 3) + `"}`, IssueRepairedUTF8, 17, "invalid UTF-8"},
+		{"truncated utf-8", "{\"b\":\"\xe6\x97\",\"c\":\"\xe6\x97\xa5\"}", "{\"b\":\"\uFFFD\uFFFD\",\"c\":\"\xe6\x97\xa5\"}", IssueRepairedUTF8, 17, "invalid UTF-8"},
+		{"invalid utf-8 in a key", "{\"k\xc3\":\"v\"}", "{\"k\uFFFD\":\"v\"}", IssueRepairedUTF8, 14, "invalid UTF-8"},
+		{"raw tab", "{\"b\":\"x\ty\"}", `{"b":"x\ty"}`, IssueRepairedControl, 18, "control character U+0009"},
+		{"raw control", "{\"b\":[\"\x01\",{\"n\":\"\x1f\n\"}]}", `{"b":["\u0001",{"n":"\u001f\n"}]}`, IssueRepairedControl, 18, "control character U+0001"},
+		{"over the row size", `{"big":"` + strings.Repeat("x", 300) + `"}`, "", IssueSkippedOversize, 11, "larger than the maximum row size of 200 bytes"},
+		{"over the row size, spread", `{"big":[` + strings.Repeat(`"x",`, 100) + `"y"]}`, "", IssueSkippedOversize, 11, "larger than the maximum row size"},
+		{"nested too deep", deep, "", IssueSkippedDepth, 1015, "nested deeper than 1000 levels"},
+		{"row is a string", `"x"`, "", IssueSkippedUnparseable, 11, "row 2 is a string, not a JSON object"},
+		{"row is an array", `[{"a":1},2]`, "", IssueSkippedUnparseable, 11, "row 2 is an array"},
+		{"bad escape", `{"b":"\x"}`, "", IssueSkippedUnparseable, 18, "invalid escape 'x'"},
+		{"bad escape before a quote", `{"b":"\q\"","c":"}"}`, "", IssueSkippedUnparseable, 18, "invalid escape 'q'"},
+		{"bad unicode escape", `{"b":"\u12G4"}`, "", IssueSkippedUnparseable, 17, `invalid \u escape`},
+		{"key not string", `{b:"1"}`, "", IssueSkippedUnparseable, 12, "expected a string key"},
+		{"missing colon", `{"b" "1"}`, "", IssueSkippedUnparseable, 16, "expected ':'"},
+		{"leading zero", `{"b":01}`, "", IssueSkippedUnparseable, 17, "expected ',' or '}'"},
+		{"bad literal", `{"b":tru}`, "", IssueSkippedUnparseable, 16, "invalid literal"},
+		{"bad value", `{"b":'x'}`, "", IssueSkippedUnparseable, 16, "invalid character"},
+		{"missing closing brace", `{"b":"1"`, "", IssueSkippedUnparseable, 20, "expected a string key, found '{'"},
+		{"unclosed nested", `{"b":[1,{"c":2]}`, "", IssueSkippedUnparseable, 25, "expected ',' or '}'"},
+		{"brackets in strings", `{"b":"]}{[,",x}`, "", IssueSkippedUnparseable, 24, "expected a string key"},
+	}
+	for _, tt := range tests {
+		for cname, chunk := range chunkings {
+			t.Run(tt.name+"/"+cname, func(t *testing.T) {
+				in := `[{"a":"1"},` + tt.bad + `,{"c":"3"},{"d":"4"}]`
+				var issues []RowIssue
+				d := NewRowReader(chunk(strings.NewReader(in)), 2, "m.json")
+				d.SetMaxRowSize(200)
+				d.OnIssue(func(is RowIssue) { issues = append(issues, is) })
+				var rows []string
+				for {
+					row, err := d.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatalf("after %d rows: %v", len(rows), err)
+					}
+					if err := checkMembers(row, d.Members(), d.Keys()); err != nil {
+						t.Fatal(err)
+					}
+					checkRow(t, row)
+					rows = append(rows, string(row))
+				}
+				want := []string{`{"a":"1"}`, `{"c":"3"}`, `{"d":"4"}`}
+				if tt.fixed != "" {
+					want = []string{`{"a":"1"}`, tt.fixed, `{"c":"3"}`, `{"d":"4"}`}
+				}
+				if fmt.Sprint(rows) != fmt.Sprint(want) {
+					t.Fatalf("rows %q, want %q", rows, want)
+				}
+				st := d.Stats()
+				var got int64
+				switch tt.kind {
+				case IssueRepairedUTF8:
+					got = st.RepairedUTF8
+				case IssueRepairedControl:
+					got = st.RepairedControl
+				case IssueSkippedOversize:
+					got = st.SkippedOversize
+				case IssueSkippedDepth:
+					got = st.SkippedDepth
+				case IssueSkippedUnparseable:
+					got = st.SkippedUnparseable
+				}
+				if got != 1 || st.Repaired()+st.Skipped() != 1 {
+					t.Errorf("stats %+v, want one %s", st, tt.kind)
+				}
+				if len(issues) != 1 || st.First == nil || *st.First != issues[0] {
+					t.Fatalf("issues reported %+v, First %+v; want the one, once", issues, st.First)
+				}
+				is := issues[0]
+				if is.Kind != tt.kind || is.Part != 2 || is.Member != "m.json" || is.Offset != tt.offset || !strings.Contains(is.Detail, tt.detail) {
+					t.Errorf("issue %+v, want %s at offset %d with %q", is, tt.kind, tt.offset, tt.detail)
+				}
+			})
+		}
+	}
+}
+
+// TestRowReaderManyBadRows: problems of every kind, repeated, are each
+// counted, only the first is reported, and no good row goes missing.
+func TestRowReaderManyBadRows(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	want := 0
+	for i := range 300 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		switch i % 5 {
+		case 1:
+			b.WriteString("{\"u\":\"\xfe\"}")
+		case 2:
+			b.WriteString("{\"c\":\"\x02\"}")
+		case 3:
+			b.WriteString(`{"x":nope}`)
+		default:
+			fmt.Fprintf(&b, `{"i":"%d"}`, i)
+			want++
+		}
+	}
+	b.WriteString("]")
+	calls := 0
+	rows, st, err := readRecovering(strings.NewReader(b.String()), DefaultMaxRowSize, func(RowIssue) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := 0
+	for _, row := range rows {
+		if strings.HasPrefix(row, `{"i":`) {
+			good++
+		}
+	}
+	if good != want || st.RepairedUTF8 != 60 || st.RepairedControl != 60 || st.SkippedUnparseable != 60 || calls != 1 {
+		t.Fatalf("good rows %d (want %d), stats %+v, issue calls %d", good, want, st, calls)
+	}
+}
+
+// TestRowReaderOversizeRowMemory: a huge row is read past, not held.
+func TestRowReaderOversizeRowMemory(t *testing.T) {
+	huge := strings.Repeat(`"k":"v",`, 4<<20) // 32 MiB of members
+	in := `[{` + huge + `"z":"1"},{"a":"2"}]`
+	rows, st, err := readRecovering(strings.NewReader(in), 1<<20)
+	if err != nil || len(rows) != 1 || rows[0] != `{"a":"2"}` || st.SkippedOversize != 1 {
+		t.Fatalf("rows %d, stats %+v, err %v", len(rows), st, err)
 	}
 }
 

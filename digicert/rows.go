@@ -22,6 +22,7 @@ type Rows struct {
 	body     *partBody
 	member   int           // index in body.members
 	rc       io.ReadCloser // open ZIP member
+	inflated int64         // what the part's members may still inflate to
 	dec      *RowReader
 	decoding bool
 	count    int64
@@ -47,6 +48,11 @@ func (c *Client) Open(ctx context.Context, run Run) (*Rows, error) {
 	}
 	r := &Rows{c: c, ctx: ctx, run: run, parts: run.Parts(), dec: NewRowReader(nil, 0, "")}
 	r.dec.SetMaxRowSize(c.maxRowSize)
+	r.dec.OnIssue(func(is RowIssue) {
+		// Once per run: the counts go into the run's summary (Stats).
+		c.log.Warn("digicert: malformed rows in the report: repairable ones are shipped repaired, the others skipped, every other row is shipped (first occurrence here; counts in the run summary)",
+			"report_id", run.ReportID, "run_id", run.RunID, "part", is.Part, "member", is.Member, "offset", is.Offset, "kind", is.Kind.String(), "problem", is.Detail)
+	})
 	if err := r.openPart(0); err != nil {
 		r.Close()
 		return nil, err
@@ -117,6 +123,7 @@ func (r *Rows) openPart(i int) error {
 		return err
 	}
 	r.body, r.member = p, 0
+	r.inflated = r.c.maxInflated
 	switch {
 	case p.size == 0:
 		r.c.log.Warn("digicert: run part has an empty body; reading it as zero rows", "report_id", r.run.ReportID, "run_id", r.run.RunID, "part", i)
@@ -142,7 +149,7 @@ func (r *Rows) startMember() bool {
 		return false
 	}
 	r.rc = rc
-	r.dec.reset(&capReader{r: rc, left: r.c.maxMember}, r.part, f.Name)
+	r.dec.reset(&capReader{r: rc, left: r.c.maxMember, budget: &r.inflated}, r.part, f.Name)
 	r.decoding = true
 	return true
 }
@@ -160,6 +167,10 @@ func (r *Rows) Keys() *Keys { return r.dec.Keys() }
 // Err returns the error that ended the iteration, if any: a *DecodeError
 // for malformed content, else a download or context error.
 func (r *Rows) Err() error { return r.err }
+
+// Stats counts the rows of the run read so far that were repaired or
+// skipped (see RowReader).
+func (r *Rows) Stats() RowStats { return r.dec.Stats() }
 
 // Part returns the index of the part being read (0-based).
 func (r *Rows) Part() int { return r.part }

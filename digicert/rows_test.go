@@ -53,24 +53,7 @@ func rowsJSON(tag string, n int) string {
 // part indexes seen.
 func readRows(t *testing.T, c *Client, run Run) ([]string, error) {
 	t.Helper()
-	rs, err := c.Open(context.Background(), run)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err := rs.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	}()
-	var got []string
-	for rs.Next() {
-		var row struct{ Action string }
-		if err := json.Unmarshal(rs.Row(), &row); err != nil {
-			t.Fatalf("row %s: %v", rs.Row(), err)
-		}
-		got = append(got, fmt.Sprintf("%d:%s", rs.Part(), row.Action))
-	}
-	return got, rs.Err()
+	return readRowsStats(t, c, run, nil)
 }
 
 func TestOpen(t *testing.T) {
@@ -139,12 +122,12 @@ func TestOpen(t *testing.T) {
 		{"top-level object", ready, func(w http.ResponseWriter, r *http.Request, n int) {
 			w.Write([]byte(`{"errors":[]}`))
 		}, nil, "report part 0, byte offset 0: the report is a JSON object, not an array of rows", nil},
-		{"malformed member after good rows", ready, func(w http.ResponseWriter, r *http.Request, n int) {
-			w.Write(zipOf(t, "1.json", rowsJSON("g", 2), "2.json", "[{\"Action\":\"ok\"},{\"Action\":\"bad\x01\"}]"))
-		}, []string{"0:g-0", "0:g-1", "0:ok"}, `report part 0, ZIP member "2.json", byte offset 31: control character U+0001`, nil},
-		{"invalid utf-8", ready, func(w http.ResponseWriter, r *http.Request, n int) {
-			w.Write([]byte("[{\"Action\":\"caf\xe9\"}]"))
-		}, nil, "byte offset 15: invalid UTF-8 byte 0xE9", nil},
+		{"malformed rows are repaired or skipped, the rest read", ready, func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Write(zipOf(t, "1.json", rowsJSON("g", 2), "2.json", "[{\"Action\":\"ok\"},{\"Action\":\"bad\x01\"},{\"Action\":x},{\"Action\":\"caf\xe9\"},{\"Action\":\"last\"}]"))
+		}, []string{"0:g-0", "0:g-1", "0:ok", "0:bad\x01", "0:caf\uFFFD", "0:last"}, "", nil},
+		{"malformed row in a truncated body is not skipped", ready, func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Write([]byte(`[{"Action":"ok"},{"Action":x`))
+		}, []string{"0:ok"}, "byte offset 27: invalid character 'x'", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,7 +195,8 @@ func TestOpenSizeLimits(t *testing.T) {
 	}{
 		{"body over max size", func(o *Options) { o.MaxBodySize = 1000 }, []byte(big), "body larger than the limit of 1000 bytes"},
 		{"member declares too much", func(o *Options) { o.MaxMemberSize = 1000 }, zipOf(t, "r.json", big), `ZIP member "r.json" declares`},
-		{"row over max row size", func(o *Options) { o.MaxRowSize = 20 }, []byte(big), "row 1 is larger than the maximum row size of 20 bytes"},
+		{"too many members", func(o *Options) { o.MaxZipMembers = 10 }, zipOf(t, manyMembers(12)...), "12 entries, over the limit of 10 (max_zip_members)"},
+		{"members declare too much together", func(o *Options) { o.MaxInflatedSize = int64(len(big)) + 10 }, zipOf(t, "a.json", big, "b.json", big), "max_inflated_size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,4 +314,56 @@ func TestRowsMemoryFlat(t *testing.T) {
 	if grew > 16<<20 {
 		t.Fatalf("heap grew by %.1f MiB while streaming, want under 16 MiB", float64(grew)/(1<<20))
 	}
+}
+
+// TestRowsBadRowsWarnOnce: bad rows in several parts of a split run are
+// counted across the run, every good row is read, and the run logs one
+// warning naming the part and offset of the first.
+func TestRowsBadRowsWarnOnce(t *testing.T) {
+	e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("split_report_sequence") {
+		case "0":
+			w.Write([]byte(`[{"Action":"a"},{"Action":"` + strings.Repeat("x", 100) + `"},{"Action":"b"}]`))
+		default:
+			w.Write(zipOf(t, "p1.json", "[{\"Action\":\"c\xff\"},{\"Action\":[[[1 2]]],\"x\":1},{\"Action\":\"d\"}]"))
+		}
+	}), func(o *Options) { o.MaxRowSize = 64 })
+	got, err := readRowsStats(t, e.c, Run{ReportID: "rep", RunID: "run", SplitReportCount: 2}, func(st RowStats) {
+		if st.SkippedOversize != 1 || st.RepairedUTF8 != 1 || st.SkippedUnparseable != 1 || st.First == nil || st.First.Part != 0 || st.First.Offset != 16 {
+			t.Errorf("stats %+v (first %+v)", st, st.First)
+		}
+	})
+	if err != nil || strings.Join(got, ",") != "0:a,0:b,1:c\uFFFD,1:d" {
+		t.Fatalf("rows %q, err %v", got, err)
+	}
+	logs := e.logs.String()
+	if n := strings.Count(logs, "malformed rows in the report"); n != 1 ||
+		!strings.Contains(logs, "part=0") || !strings.Contains(logs, "offset=16") || !strings.Contains(logs, "kind=skipped_oversize") {
+		t.Fatalf("want one warning naming part 0, offset 16; logs:\n%s", logs)
+	}
+}
+
+func readRowsStats(t *testing.T, c *Client, run Run, check func(RowStats)) ([]string, error) {
+	t.Helper()
+	rs, err := c.Open(context.Background(), run)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err := rs.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	var got []string
+	for rs.Next() {
+		var row struct{ Action string }
+		if err := json.Unmarshal(rs.Row(), &row); err != nil {
+			t.Fatalf("row %s: %v", rs.Row(), err)
+		}
+		got = append(got, fmt.Sprintf("%d:%s", rs.Part(), row.Action))
+	}
+	if check != nil {
+		check(rs.Stats())
+	}
+	return got, rs.Err()
 }

@@ -22,6 +22,8 @@ type options struct {
 	start         string
 	reports       string
 	viewOnly      string
+	faults        string
+	parsedFaults  []digicertsim.Fault
 }
 
 // envName maps a flag name to its environment variable.
@@ -59,6 +61,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.reports, "reports", digicertsim.DefaultReportID, "comma-separated audit-logs report ids")
 	fs.StringVar(&c.HistoryOrder, "history-order", digicertsim.OrderNewestFirst, "newest, oldest or shuffled")
 	fs.DurationVar(&o.scheduleEvery, "schedule-every", 0, "start a scheduled run of every report each time this much simulated time passes (0: never)")
+	fs.StringVar(&o.faults, "faults", "", "faults to inject at start, separated by ';', each a kind and key=value settings, e.g. \"bad-row,row=utf8,times=3;trickle,rate=64\" (kinds: rate-limit, status, reset, truncate, slow-body, delay, fail-run, stuck-run, bad-row, trickle, overlap-zip, repeat-page; see digicertsim.ParseFault)")
 	fs.BoolVar(&o.healthcheck, "healthcheck", false, "probe http://<listen>/healthz and exit 0 if it answers 200 (for container health checks)")
 
 	// Environment first, so explicit flags win.
@@ -116,6 +119,16 @@ func (o *options) finish() error {
 	}
 	c.Reports = splitList(o.reports)
 	c.ViewOnlyKeys = splitList(o.viewOnly)
+	for _, spec := range strings.Split(o.faults, ";") {
+		if strings.TrimSpace(spec) == "" {
+			continue
+		}
+		f, err := digicertsim.ParseFault(spec)
+		if err != nil {
+			return fmt.Errorf("faults: %w", err)
+		}
+		o.parsedFaults = append(o.parsedFaults, f)
+	}
 	return nil
 }
 

@@ -36,6 +36,12 @@ func TestParseFlags(t *testing.T) {
 			}, ""},
 		{"key file", nil, []string{"-api-key-file", keyFile}, func(o *options) bool { return o.cfg.APIKey == "from-file" }, ""},
 		{"no key", nil, nil, nil, "api key required"},
+		{"faults", map[string]string{"DIGICERT_SIM_API_KEY": "k", "DIGICERT_SIM_FAULTS": "bad-row,row=deep,times=2; trickle,rate=10"}, nil, func(o *options) bool {
+			f := o.parsedFaults
+			return len(f) == 2 && f[0].Kind == digicertsim.FaultBadRow && f[0].Row == "deep" && f[0].Times == 2 &&
+				f[1].Kind == digicertsim.FaultTrickle && f[1].Rate == 10
+		}, ""},
+		{"bad fault", map[string]string{"DIGICERT_SIM_API_KEY": "k"}, []string{"-faults", "bad-row,row=odd"}, nil, "faults: fault"},
 		{"bad date format", map[string]string{"DIGICERT_SIM_API_KEY": "k"}, []string{"-date-format", "iso"}, nil, "date-format"},
 		{"bad env value", map[string]string{"DIGICERT_SIM_API_KEY": "k", "DIGICERT_SIM_WINDOW": "soon"}, nil, nil, "DIGICERT_SIM_WINDOW"},
 		{"bad order", map[string]string{"DIGICERT_SIM_API_KEY": "k"}, []string{"-history-order", "random"}, nil, "history-order"},

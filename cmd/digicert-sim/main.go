@@ -43,6 +43,9 @@ func main() {
 func run(o *options, log *slog.Logger) error {
 	o.cfg.Logger = log
 	sim := digicertsim.New(o.cfg)
+	for _, f := range o.parsedFaults {
+		sim.Inject(f)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -57,7 +60,7 @@ func run(o *options, log *slog.Logger) error {
 		"view_only_keys", len(c.ViewOnlyKeys), "seed", c.Seed, "start", sim.Now().Format(time.RFC3339),
 		"speed", c.Speed, "events_per_hour", c.EventsPerHour, "window", c.Window, "backlog", c.Backlog,
 		"date_format", c.DateFormat, "generate_delay", c.GenerateDelay, "return_run_id", c.ReturnRunIDOnPost,
-		"zip_threshold", c.ZipThreshold, "split_rows", c.SplitRows, "schedule_every", o.scheduleEvery)
+		"zip_threshold", c.ZipThreshold, "split_rows", c.SplitRows, "schedule_every", o.scheduleEvery, "faults", o.faults)
 	if o.scheduleEvery > 0 {
 		go scheduleLoop(ctx, sim, c.Reports, o.scheduleEvery, log)
 	}

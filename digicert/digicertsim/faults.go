@@ -1,7 +1,12 @@
 package digicertsim
 
 import (
+	"errors"
+	"fmt"
 	"path"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,12 +46,52 @@ const (
 	FaultFailRun
 	// FaultStuckRun keeps the next matching run GENERATING forever.
 	FaultStuckRun
+	// FaultBadRow inserts one malformed row (Fault.Row, default
+	// BadRowUTF8) into the body after Fault.AfterRows rows (default 1; at
+	// the end if the part has fewer), in a plain JSON body or in the first
+	// .json member of a ZIP. The row is not in GroundTruth: a repairable
+	// row is shipped as an extra row (its Action is BadRowAction), a
+	// skipped one not at all; every true row must still be shipped. With
+	// an empty Path it applies to downloads (/json, /download) only.
+	FaultBadRow
+	// FaultTrickle sends the body at about Fault.Rate bytes per second
+	// (default 64), so that no read ever waits long but the download
+	// never ends in a useful time (whole-download deadline). With an
+	// empty Path it applies to downloads only.
+	FaultTrickle
+	// FaultOverlapZip answers a download with a ZIP whose central
+	// directory has Fault.Members entries (default 40), all pointing at
+	// the one deflated member holding the part's rows: a ZIP bomb a client
+	// must refuse (overlapping entries) rather than ship every row 40
+	// times. With an empty Path it applies to downloads only.
+	FaultOverlapZip
+	// FaultRepeatPage answers report history with the same page whatever
+	// offset was asked (a server ignoring offset), and a page.total of
+	// 1,000,000: a client must stop paging when a page repeats. With an
+	// empty Path it applies to /report/history only.
+	FaultRepeatPage
 )
+
+// Malformed rows for FaultBadRow.
+const (
+	BadRowUTF8     = "utf8"     // invalid UTF-8 byte in a string (repairable)
+	BadRowControl  = "control"  // raw control characters in a string (repairable)
+	BadRowOversize = "oversize" // a row of Fault.Size bytes (default 64 MiB + 1 KiB), over the client's row-size cap
+	BadRowDeep     = "deep"     // a value nested 1,100 levels deep, past the client's depth cap
+	BadRowGarbage  = "garbage"  // not parseable JSON (a bare word as a value)
+)
+
+// BadRowAction is the Action of the rows FaultBadRow inserts.
+const BadRowAction = "Simulated malformed row"
+
+// BadRowKinds lists the FaultBadRow rows; repairable ones first.
+var BadRowKinds = []string{BadRowUTF8, BadRowControl, BadRowOversize, BadRowDeep, BadRowGarbage}
 
 var faultNames = map[FaultKind]string{
 	FaultRateLimit: "rate-limit", FaultStatus: "status", FaultReset: "reset",
 	FaultTruncate: "truncate", FaultSlowBody: "slow-body", FaultDelay: "delay",
 	FaultFailRun: "fail-run", FaultStuckRun: "stuck-run",
+	FaultBadRow: "bad-row", FaultTrickle: "trickle", FaultOverlapZip: "overlap-zip", FaultRepeatPage: "repeat-page",
 }
 
 // String returns the kind's short name.
@@ -59,7 +104,8 @@ func (k FaultKind) String() string {
 
 var (
 	runFaultKinds     = []FaultKind{FaultFailRun, FaultStuckRun}
-	requestFaultKinds = []FaultKind{FaultRateLimit, FaultStatus, FaultReset, FaultTruncate, FaultSlowBody, FaultDelay}
+	requestFaultKinds = []FaultKind{FaultRateLimit, FaultStatus, FaultReset, FaultTruncate, FaultSlowBody, FaultDelay,
+		FaultBadRow, FaultTrickle, FaultOverlapZip, FaultRepeatPage}
 )
 
 // Fault is one injected failure. Faults are queued by Inject and consumed
@@ -89,6 +135,16 @@ type Fault struct {
 	Abort bool
 	// Delay is the wall-time pause of FaultSlowBody and FaultDelay.
 	Delay time.Duration
+	// Row is the malformed row of FaultBadRow (a BadRow… constant).
+	Row string
+	// AfterRows is how many rows of the part precede FaultBadRow's row.
+	AfterRows int
+	// Size is the byte size of a BadRowOversize row.
+	Size int
+	// Rate is FaultTrickle's bytes per second.
+	Rate int
+	// Members is FaultOverlapZip's number of directory entries.
+	Members int
 }
 
 func (f Fault) matches(method, p string) bool {
@@ -96,6 +152,10 @@ func (f Fault) matches(method, p string) bool {
 		return false
 	}
 	switch {
+	case f.Path == "" && f.Kind == FaultRepeatPage:
+		return strings.HasSuffix(p, "/report/history")
+	case f.Path == "" && (f.Kind == FaultBadRow || f.Kind == FaultTrickle || f.Kind == FaultOverlapZip):
+		return strings.HasSuffix(p, "/json") || strings.HasSuffix(p, "/download")
 	case f.Path == "":
 		return true
 	case strings.Contains(f.Path, "*"):
@@ -146,4 +206,78 @@ func hasKind(kinds []FaultKind, k FaultKind) bool {
 		}
 	}
 	return false
+}
+
+// ParseFault reads a fault from its text form, as the digicert-sim -fault
+// flag takes it: the kind's name, then comma-separated key=value settings
+// named after the Fault fields, e.g.
+//
+//	bad-row,row=utf8,after-rows=5,times=3
+//	trickle,rate=32
+//	status,status=502,times=3,path=/history
+//	overlap-zip,members=40
+//	repeat-page
+//	rate-limit,retry-after=2
+//	truncate,after=100,abort=true
+//	slow-body,delay=50ms
+func ParseFault(spec string) (Fault, error) {
+	fields := strings.Split(strings.TrimSpace(spec), ",")
+	var f Fault
+	for k, n := range faultNames {
+		if n == strings.TrimSpace(fields[0]) {
+			f.Kind = k
+		}
+	}
+	if f.Kind == 0 {
+		names := make([]string, 0, len(faultNames))
+		for _, n := range faultNames {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return f, fmt.Errorf("fault %q: unknown kind %q (one of %s)", spec, fields[0], strings.Join(names, ", "))
+	}
+	for _, kv := range fields[1:] {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return f, fmt.Errorf("fault %q: %q is not key=value", spec, kv)
+		}
+		var err error
+		switch k {
+		case "path":
+			f.Path = v
+		case "method":
+			f.Method = v
+		case "times":
+			f.Times, err = strconv.Atoi(v)
+		case "status":
+			f.Status, err = strconv.Atoi(v)
+		case "retry-after":
+			f.RetryAfter = v
+		case "after":
+			f.After, err = strconv.Atoi(v)
+		case "abort":
+			f.Abort, err = strconv.ParseBool(v)
+		case "delay":
+			f.Delay, err = time.ParseDuration(v)
+		case "row":
+			if !slices.Contains(BadRowKinds, v) {
+				err = fmt.Errorf("not one of %s", strings.Join(BadRowKinds, ", "))
+			}
+			f.Row = v
+		case "after-rows":
+			f.AfterRows, err = strconv.Atoi(v)
+		case "size":
+			f.Size, err = strconv.Atoi(v)
+		case "rate":
+			f.Rate, err = strconv.Atoi(v)
+		case "members":
+			f.Members, err = strconv.Atoi(v)
+		default:
+			err = errors.New("unknown setting")
+		}
+		if err != nil {
+			return f, fmt.Errorf("fault %q: %s: %w", spec, k, err)
+		}
+	}
+	return f, nil
 }

@@ -81,8 +81,12 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	var page historyPage
 	page.Page.Total, page.Page.Limit, page.Page.Offset = len(sel), limit, offset
 	page.ReportHistory = []historyEntry{}
-	if offset < len(sel) {
-		page.ReportHistory = sel[offset:min(len(sel), offset+limit)]
+	from := offset
+	if f := bodyFault(r); f != nil && f.Kind == FaultRepeatPage {
+		from, page.Page.Total = 0, 1000000 // offset ignored, total inflated
+	}
+	if from < len(sel) {
+		page.ReportHistory = sel[from:min(len(sel), from+limit)]
 	}
 	writeJSON(w, http.StatusOK, page)
 }

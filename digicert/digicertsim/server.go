@@ -1,6 +1,7 @@
 package digicertsim
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -89,6 +90,10 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, fault *string) {
 	var out http.ResponseWriter = w
 	if hasFault {
 		switch f.Kind {
+		case FaultBadRow, FaultOverlapZip, FaultRepeatPage:
+			r = r.WithContext(context.WithValue(r.Context(), bodyFaultKey{}, &f))
+		case FaultTrickle:
+			out = &trickleWriter{ResponseWriter: w, rate: f.Rate, done: r.Context().Done()}
 		case FaultSlowBody:
 			out = &slowWriter{ResponseWriter: w, delay: f.Delay}
 		case FaultTruncate:
@@ -98,6 +103,15 @@ func (s *Server) serve(w *statusRecorder, r *http.Request, fault *string) {
 		}
 	}
 	s.route(out, r)
+}
+
+// bodyFaultKey carries a fault that changes what a handler writes.
+type bodyFaultKey struct{}
+
+// bodyFault returns the fault that changes what r's handler writes, if any.
+func bodyFault(r *http.Request) *Fault {
+	f, _ := r.Context().Value(bodyFaultKey{}).(*Fault)
+	return f
 }
 
 // route dispatches an API request after checking the key.

@@ -54,18 +54,43 @@ func (w *slowWriter) Write(b []byte) (int, error) {
 	if d <= 0 {
 		d = 5 * time.Millisecond
 	}
-	piece := max(512, (len(b)+slowPieces-1)/slowPieces)
+	return pacedWrite(w.ResponseWriter, b, max(512, (len(b)+slowPieces-1)/slowPieces), d, nil)
+}
+
+// trickleWriter sends the body at about rate bytes per second (a piece every
+// 100 ms), until the client goes away.
+type trickleWriter struct {
+	http.ResponseWriter
+	rate int
+	done <-chan struct{}
+}
+
+func (w *trickleWriter) Write(b []byte) (int, error) {
+	piece := max(1, w.rate/10)
+	if w.rate <= 0 {
+		piece = 6 // 64 B/s
+	}
+	return pacedWrite(w.ResponseWriter, b, piece, 100*time.Millisecond, w.done)
+}
+
+// pacedWrite writes b in flushed pieces with a pause after each; done, if
+// closed (the client went away), ends it.
+func pacedWrite(w http.ResponseWriter, b []byte, piece int, pause time.Duration, done <-chan struct{}) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		k := min(len(b), piece)
-		m, err := w.ResponseWriter.Write(b[:k])
+		m, err := w.Write(b[:k])
 		n += m
 		if err != nil {
 			return n, err
 		}
-		_ = http.NewResponseController(w.ResponseWriter).Flush()
+		_ = http.NewResponseController(w).Flush()
 		b = b[k:]
-		time.Sleep(d)
+		select {
+		case <-done:
+			return n, http.ErrAbortHandler
+		case <-time.After(pause):
+		}
 	}
 	return n, nil
 }

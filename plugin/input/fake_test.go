@@ -116,7 +116,10 @@ func (s *sliceRows) Members() []digicert.Member { return nil }
 func (s *sliceRows) Keys() *digicert.Keys { return nil }
 func (s *sliceRows) Err() error           { return s.err }
 func (s *sliceRows) Part() int            { return 0 }
-func (s *sliceRows) Close() error         { return nil }
+func (s *sliceRows) Stats() digicert.RowStats {
+	return digicert.RowStats{}
+}
+func (s *sliceRows) Close() error { return nil }
 
 func row(when, action string) string {
 	return `{"Date and time (UTC)":"` + when + `","Action":"` + action + `"}`

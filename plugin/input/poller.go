@@ -188,6 +188,7 @@ func (e *Engine) trigger(ctx context.Context) error {
 // runStats counts one run's rows for its log line.
 type runStats struct {
 	seen, emitted, shipped, old, untimed, future, malformed int
+	rows                                                    digicert.RowStats // repaired or skipped by the client
 }
 
 // shipRun downloads one READY run and queues every row not shipped before.
@@ -223,6 +224,7 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 	if st.malformed > 0 {
 		args = append(args, "malformed", st.malformed)
 	}
+	args = appendRowStats(args, st.rows)
 	args = append(args, "parts", run.Parts(), "duration", e.clock.Now().Sub(started).Round(time.Millisecond))
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -255,7 +257,10 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	defer func() {
+		st.rows = rows.Stats()
+		rows.Close()
+	}()
 	var meta map[string]string
 	if e.cfg.AddMetadata {
 		meta = map[string]string{"report_id": e.cfg.ReportID, "run_id": run.RunID}
@@ -323,6 +328,24 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 		return err
 	}
 	return ctx.Err()
+}
+
+// appendRowStats adds the non-zero counts of malformed rows to a run's
+// log line.
+func appendRowStats(args []any, rs digicert.RowStats) []any {
+	for _, c := range []struct {
+		key string
+		n   int64
+	}{
+		{"repaired_utf8", rs.RepairedUTF8}, {"repaired_control", rs.RepairedControl},
+		{"skipped_oversize", rs.SkippedOversize}, {"skipped_depth", rs.SkippedDepth},
+		{"skipped_unparseable", rs.SkippedUnparseable},
+	} {
+		if c.n > 0 {
+			args = append(args, c.key, c.n)
+		}
+	}
+	return args
 }
 
 // compactIfLarge snapshots in the middle of a long run once the journal is

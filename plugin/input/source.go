@@ -23,6 +23,7 @@ type rowIterator interface {
 	Keys() *digicert.Keys       // the key ids in Members; nil if none
 	Err() error
 	Part() int
+	Stats() digicert.RowStats // rows repaired or skipped as malformed
 	Close() error
 }
 
