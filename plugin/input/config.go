@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
@@ -72,6 +74,10 @@ type Config struct {
 	MaxBytesPerCollect int           // max_bytes_per_collect
 	BufferSize         int           // buffer_size
 	AddMetadata        bool          // add_metadata
+	DownloadTimeout    time.Duration // download_timeout
+	MaxInflatedSize    int64         // max_inflated_size
+	MaxZipMembers      int           // max_zip_members
+	AllowInsecureHTTP  bool          // allow_insecure_http
 }
 
 // Secret holds the API key. It prints as [REDACTED] with every fmt verb, so a
@@ -97,7 +103,8 @@ var keys = []string{
 	"api_key", "api_key_file", "report_id", "api_base", "mode", "interval",
 	"wait_timeout", "poll_interval", "state_file", "start_time", "dedup_window",
 	"http_proxy", "tls_ca_file", "request_timeout", "max_bytes_per_collect",
-	"buffer_size", "add_metadata",
+	"buffer_size", "add_metadata", "download_timeout", "max_inflated_size", "max_zip_members",
+	"allow_insecure_http",
 }
 
 // Keys returns every configuration key the input accepts.
@@ -216,7 +223,39 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 	if c.AddMetadata, err = flb.ParseBool("add_metadata", get("add_metadata"), false); err != nil {
 		return c, err
 	}
+	if err := c.loadDownloadLimits(g); err != nil {
+		return c, err
+	}
+	if c.AllowInsecureHTTP, err = flb.ParseBool("allow_insecure_http", get("allow_insecure_http"), false); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// loadDownloadLimits reads the bounds on one download: its duration and
+// what a ZIP may hold.
+func (c *Config) loadDownloadLimits(g flb.ConfigGetter) error {
+	var err error
+	if c.DownloadTimeout, err = durationAtLeast(g, "download_timeout", digicert.DefaultDownloadTimeout, time.Minute, "a report part is up to about 1 GB"); err != nil {
+		return err
+	}
+	if c.DownloadTimeout < c.RequestTimeout {
+		return fmt.Errorf("download_timeout: %v is shorter than request_timeout %v: make it longer", c.DownloadTimeout, c.RequestTimeout)
+	}
+	if c.MaxInflatedSize, err = flb.ParseSize("max_inflated_size", g.Get("max_inflated_size"), digicert.DefaultMaxInflatedSize); err != nil {
+		return err
+	}
+	if c.MaxInflatedSize < 1<<20 {
+		return fmt.Errorf("max_inflated_size: %s is below the minimum 1MiB (default 4GiB; one part of an audit report can be about 1 GB of JSON)", g.Get("max_inflated_size"))
+	}
+	members := strings.TrimSpace(g.Get("max_zip_members"))
+	c.MaxZipMembers = digicert.DefaultMaxZipMembers
+	if members != "" {
+		if c.MaxZipMembers, err = strconv.Atoi(members); err != nil || c.MaxZipMembers < 1 || c.MaxZipMembers > 1_000_000 {
+			return fmt.Errorf("max_zip_members: %q is not a number from 1 to 1000000 (default %d)", members, digicert.DefaultMaxZipMembers)
+		}
+	}
+	return nil
 }
 
 // readKeyFile reads a key file. Its content never appears in an error.

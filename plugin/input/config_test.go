@@ -34,6 +34,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		WaitTimeout: 10 * time.Minute, PollInterval: 10 * time.Second, StateFile: g["state_file"],
 		DedupWindow: 48 * time.Hour, RequestTimeout: 30 * time.Second,
 		MaxBytesPerCollect: 32_000_000, BufferSize: 64_000_000,
+		DownloadTimeout: 30 * time.Minute, MaxInflatedSize: 4 << 30, MaxZipMembers: 1000,
 	}
 	if c != want {
 		t.Errorf("defaults:\n got %#v\nwant %#v", c, want)
@@ -56,6 +57,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		"state_file": filepath.Join(dir, "s.state"), "start_time": "2025-02-06", "dedup_window": "3d",
 		"http_proxy": "http://proxy:3128", "tls_ca_file": caFile, "request_timeout": "1m",
 		"max_bytes_per_collect": "8M", "buffer_size": "40M", "add_metadata": "on",
+		"download_timeout": "2h", "max_inflated_size": "10GiB", "max_zip_members": "5", "allow_insecure_http": "true",
 	}
 	c, err := LoadConfig(g)
 	if err != nil {
@@ -67,6 +69,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		StateFile: g["state_file"], StartTime: time.Date(2025, 2, 6, 0, 0, 0, 0, time.UTC), DedupWindow: 72 * time.Hour,
 		HTTPProxy: "http://proxy:3128", TLSCAFile: caFile, RequestTimeout: time.Minute,
 		MaxBytesPerCollect: 8_000_000, BufferSize: 40_000_000, AddMetadata: true,
+		DownloadTimeout: 2 * time.Hour, MaxInflatedSize: 10 << 30, MaxZipMembers: 5, AllowInsecureHTTP: true,
 	}
 	if c != want {
 		t.Errorf("got  %#v\nwant %#v", c, want)
@@ -113,6 +116,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		{map[string]string{"report_id": ""}, "report_id: required (the UUID from Reports > Report Library)"},
 		{map[string]string{"report_id": "a/b"}, `report_id: "a/b" is not a report id`},
 		{map[string]string{"api_base": "ftp://x"}, `api_base: "ftp://x" is not a base URL`},
+		{map[string]string{"download_timeout": "10s"}, `download_timeout: 10s is below the minimum 1m0s`},
+		{map[string]string{"download_timeout": "2m", "request_timeout": "5m"}, `download_timeout: 2m0s is shorter than request_timeout 5m0s`},
+		{map[string]string{"max_inflated_size": "100K"}, `max_inflated_size: 100K is below the minimum 1MiB`},
+		{map[string]string{"max_zip_members": "0"}, `max_zip_members: "0" is not a number from 1 to 1000000`},
+		{map[string]string{"allow_insecure_http": "maybe"}, `allow_insecure_http:`},
 		{map[string]string{"api_base": "https://user:pw@x"}, `api_base: "https://[REDACTED]@x"`},
 		{map[string]string{"mode": "pull"}, `mode: "pull" is not a mode: use run`},
 		{map[string]string{"interval": "10s"}, "interval: 10s is below the minimum 1m0s"},

@@ -78,6 +78,11 @@ func New(cfg Config, log flb.Logger) (*Engine, error) {
 		ProxyURL:       cfg.HTTPProxy,
 		CAFile:         cfg.TLSCAFile,
 		Logger:         slog.New(flb.SlogHandler(log)),
+
+		DownloadTimeout:   cfg.DownloadTimeout,
+		MaxInflatedSize:   cfg.MaxInflatedSize,
+		MaxZipMembers:     cfg.MaxZipMembers,
+		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("in_digicert: %w", err)

@@ -1,6 +1,7 @@
 package input
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -242,16 +243,21 @@ func TestFaultsRetriedNothingLost(t *testing.T) {
 		sim   func(*digicertsim.Config)
 		fault digicertsim.Fault
 		warn  string // the warning the failed poll logs ("" = the poll recovers by itself)
+		cfg   func(*Config)
 	}{
-		{"failed run", nil, digicertsim.Fault{Kind: digicertsim.FaultFailRun}, "FAILED in DigiCert"},
-		{"stuck generating", nil, digicertsim.Fault{Kind: digicertsim.FaultStuckRun}, "not READY within wait_timeout"},
-		{"429 storm", nil, digicertsim.Fault{Kind: digicertsim.FaultRateLimit, Times: 8}, "rate-limiting"},
-		{"429 with Retry-After", nil, digicertsim.Fault{Kind: digicertsim.FaultRateLimit, Times: 3, RetryAfter: "2"}, ""},
-		{"5xx burst absorbed", nil, digicertsim.Fault{Kind: digicertsim.FaultStatus, Status: 503, Times: 3}, ""},
-		{"5xx burst", nil, digicertsim.Fault{Kind: digicertsim.FaultStatus, Status: 502, Times: 9}, "poll failed"},
-		{"truncated zip", nil, digicertsim.Fault{Kind: digicertsim.FaultTruncate, Path: "/json", Times: 10}, "poll failed"},
-		{"zip cut mid-body", nil, digicertsim.Fault{Kind: digicertsim.FaultTruncate, Path: "/json", Abort: true, Times: 10}, "poll failed"},
-		{"json cut mid-stream", func(c *digicertsim.Config) { c.ZipThreshold = 8 << 20 }, digicertsim.Fault{Kind: digicertsim.FaultTruncate, Path: "/json", Times: 2}, "run interrupted"},
+		{"failed run", nil, digicertsim.Fault{Kind: digicertsim.FaultFailRun}, "FAILED in DigiCert", nil},
+		{"stuck generating", nil, digicertsim.Fault{Kind: digicertsim.FaultStuckRun}, "not READY within wait_timeout", nil},
+		{"429 storm", nil, digicertsim.Fault{Kind: digicertsim.FaultRateLimit, Times: 8}, "rate-limiting", nil},
+		{"429 with Retry-After", nil, digicertsim.Fault{Kind: digicertsim.FaultRateLimit, Times: 3, RetryAfter: "2"}, "", nil},
+		{"5xx burst absorbed", nil, digicertsim.Fault{Kind: digicertsim.FaultStatus, Status: 503, Times: 3}, "", nil},
+		{"5xx burst", nil, digicertsim.Fault{Kind: digicertsim.FaultStatus, Status: 502, Times: 9}, "poll failed", nil},
+		{"truncated zip", nil, digicertsim.Fault{Kind: digicertsim.FaultTruncate, Path: "/json", Times: 10}, "poll failed", nil},
+		{"zip cut mid-body", nil, digicertsim.Fault{Kind: digicertsim.FaultTruncate, Path: "/json", Abort: true, Times: 10}, "poll failed", nil},
+		{"json cut mid-stream", func(c *digicertsim.Config) { c.ZipThreshold = 8 << 20 }, digicertsim.Fault{Kind: digicertsim.FaultTruncate, Path: "/json", Times: 2}, "run interrupted", nil},
+		{"trickled body", nil, digicertsim.Fault{Kind: digicertsim.FaultTrickle, Rate: 100}, "download_timeout",
+			func(c *Config) { c.DownloadTimeout = 300 * time.Millisecond }},
+		{"zip bomb of overlapping entries", nil, digicertsim.Fault{Kind: digicertsim.FaultOverlapZip}, "overlap", nil},
+		{"history ignoring offset", nil, digicertsim.Fault{Kind: digicertsim.FaultRepeatPage, Times: 4}, "", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -259,7 +265,7 @@ func TestFaultsRetriedNothingLost(t *testing.T) {
 			if c.sim != nil {
 				c.sim(&sc)
 			}
-			r := newRig(t, sc, nil)
+			r := newRig(t, sc, c.cfg)
 			r.sim.Advance(2 * time.Hour)
 			r.poll()
 			r.sim.Advance(2 * time.Hour)
@@ -360,5 +366,54 @@ func TestDedupWindowPrunes(t *testing.T) {
 	}
 	if len(r.logLines("skipped_old=0 ")) == 6 {
 		t.Errorf("no run skipped rows as older than the window:\n%s", r.log)
+	}
+}
+
+// TestBadRowShipsEveryOtherRow: a malformed row in a run (every kind the
+// simulator makes, in plain and zipped bodies) costs at most itself: every
+// true event is shipped exactly once, a repaired row once more, and the
+// run's log line counts it.
+func TestBadRowShipsEveryOtherRow(t *testing.T) {
+	for _, zipped := range []bool{false, true} {
+		for _, kind := range digicertsim.BadRowKinds {
+			t.Run(fmt.Sprintf("%s/zip=%v", kind, zipped), func(t *testing.T) {
+				sc := defaultSim()
+				if !zipped {
+					sc.ZipThreshold = 64 << 20
+				}
+				r := newRig(t, sc, nil)
+				r.maxRow = 1 << 20
+				r.restart() // a client with the smaller row cap
+				r.sim.Advance(2 * time.Hour)
+				r.sim.Inject(digicertsim.Fault{Kind: digicertsim.FaultBadRow, Row: kind, AfterRows: 5, Size: 2 << 20})
+				r.poll()
+				r.sim.Advance(2 * time.Hour)
+				r.poll()
+				repairable := kind == digicertsim.BadRowUTF8 || kind == digicertsim.BadRowControl
+				bad := r.count(digicertsim.BadRowAction)
+				if (repairable && bad != 1) || (!repairable && bad != 0) {
+					t.Fatalf("%d malformed rows shipped", bad)
+				}
+				var kept []record
+				for _, rec := range r.recs {
+					if !strings.Contains(rec.body, digicertsim.BadRowAction) {
+						kept = append(kept, rec)
+					}
+				}
+				r.recs = kept
+				r.assertExactlyOnce()
+				counter := map[string]string{
+					digicertsim.BadRowUTF8: "repaired_utf8=1", digicertsim.BadRowControl: "repaired_control=1",
+					digicertsim.BadRowOversize: "skipped_oversize=1", digicertsim.BadRowDeep: "skipped_depth=1",
+					digicertsim.BadRowGarbage: "skipped_unparseable=1",
+				}[kind]
+				if n := len(r.logLines(counter)); n != 1 {
+					t.Fatalf("%d run lines with %s:\n%s", n, counter, r.log)
+				}
+				if n := len(r.logLines("malformed rows in the report")); n != 1 {
+					t.Fatalf("%d warnings:\n%s", n, r.log)
+				}
+			})
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,7 @@ type rig struct {
 
 	mkSource func() source
 	cfg      Config
+	maxRow   int // the client's MaxRowSize; 0 = default
 	key      string
 	e        *Engine
 
@@ -161,7 +163,9 @@ func (r *rig) client() source {
 	c, err := digicert.New(digicert.Options{
 		BaseURL: r.srv.URL, APIKey: r.key, HTTPClient: r.srv.Client(), Clock: r.cc,
 		RateLimit: digicert.NoRateLimit, TempDir: r.t.TempDir(),
-		Logger: nil,
+		Logger:          slog.New(flb.SlogHandler(r.log)),
+		DownloadTimeout: r.cfg.DownloadTimeout, MaxInflatedSize: r.cfg.MaxInflatedSize, MaxZipMembers: r.cfg.MaxZipMembers,
+		MaxRowSize: r.maxRow,
 	})
 	if err != nil {
 		r.t.Fatal(err)
