@@ -166,7 +166,7 @@ func resolveBaseURL(s string, allowInsecure bool) (base string, insecure bool, e
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		if !allowInsecure {
-			return "", false, fmt.Errorf("digicert: base URL %q is plain http: the API key would cross the network unencrypted: use https (default %s), or set allow_insecure_http true for a test server on a trusted network", s, DefaultBaseURL)
+			return "", false, fmt.Errorf("digicert: base URL (api_base) %q is plain http: the API key would cross the network unencrypted: use https (default %s), or set allow_insecure_http true for a test server on a trusted network", s, DefaultBaseURL)
 		}
 		insecure = true
 	}

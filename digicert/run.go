@@ -14,6 +14,10 @@ import (
 type WaitOptions struct {
 	PollInterval time.Duration // between history polls; default 10s
 	Timeout      time.Duration // for a run to appear and become READY; default 10m
+	// OnPost, if set, is called once with the outcome of the first
+	// POST …/run (nil when DigiCert accepted it), e.g. for a start-up
+	// check that the key may start runs.
+	OnPost func(error)
 }
 
 // Defaults for WaitOptions (Google's collector waits only 300 s, which large
@@ -74,6 +78,10 @@ func (c *Client) startRun(ctx context.Context, reportID string, before []Run, w 
 	start := c.clock.Now()
 	for attempt := 1; ; attempt++ {
 		id, err := c.postRun(ctx, reportID)
+		if w.OnPost != nil {
+			w.OnPost(err)
+			w.OnPost = nil
+		}
 		if err == nil {
 			if id != "" {
 				return StartedRun{ReportID: reportID, RunIDs: []string{id}}, nil

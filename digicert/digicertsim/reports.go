@@ -172,3 +172,18 @@ func (s *Server) Schedule(reportID string) string {
 	}
 	return s.createRun(r, false).id
 }
+
+// ReportIDs returns the ids of the served reports of type reportType (e.g.
+// "audit-logs", "orders"), in creation order: tests use a non-audit report
+// to check that a client refuses it.
+func (s *Server) ReportIDs(reportType string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, id := range s.reportOrder {
+		if s.reports[id].typ == reportType {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

@@ -78,6 +78,7 @@ func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
 
 // FLBPluginInit sets up one [INPUT] section. It reads every key now, the
 // only moment Fluent Bit allows it, validates them, opens the checkpoint,
+// checks the key and report with DigiCert (at most StartCheckTimeout),
 // starts the poller and stores the instance's integer id in
 // remote_context. Any problem is logged, naming the key, and fails the
 // start with FLB_ERROR.
@@ -104,13 +105,17 @@ func initInstance(p *C.struct_flbgo_input_plugin) C.int {
 		log.Error(err.Error())
 		return C.FLB_ERROR
 	}
+	// A wrong key or report id stops Fluent Bit now, not an hour later.
+	if err := eng.StartChecked(input.StartCheckTimeout); err != nil {
+		log.Error(err.Error())
+		return C.FLB_ERROR
+	}
 	if C.dc_set_remote_context(p, C.uintptr_t(id)) != 0 {
 		log.Error("the host passed no input context (plugin->context is NULL): it does not follow Fluent Bit's Go proxy ABI")
 		_ = eng.Stop(stopTimeout)
 		return C.FLB_ERROR
 	}
 	instances.add(&instance{id: id, eng: eng, log: log, thread: threadID()})
-	eng.Start()
 	log.Info("started", "report_id", cfg.ReportID, "mode", string(cfg.Mode), "interval", cfg.Interval.String())
 	return C.FLB_OK
 }

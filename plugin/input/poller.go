@@ -34,6 +34,7 @@ type pollerState struct {
 	resumed  bool           // run mode: the checkpoint's unfinished run was tried
 	failures map[string]int // follow mode: consecutive failures per run id
 	nextPoll time.Time
+	onPost   func(error) // the start-up check awaits the first POST …/run
 	enc      flb.RowEncoder
 	rec      []byte
 }
@@ -105,13 +106,23 @@ func (e *Engine) checkReport(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the report's details: %w", err)
 	}
+	if err := e.reportUnusable(info); err != nil {
+		return err
+	}
+	e.p.reportOK = true
+	return nil
+}
+
+// reportUnusable says why a report cannot be shipped: it must produce JSON
+// (only the format chosen at creation can be downloaded) and be an
+// audit-log report (other types have other rows and no event time).
+func (e *Engine) reportUnusable(info digicert.ReportInfo) error {
 	if len(info.Format) > 0 && !info.HasFormat("JSON") {
 		return fmt.Errorf("%w: report %s produces %v, not JSON: change its format to JSON in Reports > Report Library (only the format chosen there can be downloaded)", errConfig, e.cfg.ReportID, info.Format)
 	}
 	if info.ReportType != "" && info.ReportType != "audit-logs" {
-		e.log.Warn("in_digicert: the report is not an audit-log report; its rows are shipped as they are", "report_id", e.cfg.ReportID, "report_type", info.ReportType)
+		return fmt.Errorf("%w: report %s is a %s report, not an audit-log report: set report_id to the UUID of an Audit log report (Reports > Report Library)", errConfig, e.cfg.ReportID, info.ReportType)
 	}
-	e.p.reportOK = true
 	return nil
 }
 
@@ -172,7 +183,8 @@ func (e *Engine) trigger(ctx context.Context) error {
 			}
 		}
 	}
-	runs, err := e.src.RunReport(ctx, e.cfg.ReportID, digicert.WaitOptions{PollInterval: e.cfg.PollInterval, Timeout: e.cfg.WaitTimeout})
+	runs, err := e.src.RunReport(ctx, e.cfg.ReportID, digicert.WaitOptions{PollInterval: e.cfg.PollInterval, Timeout: e.cfg.WaitTimeout, OnPost: e.p.onPost})
+	e.p.onPost = nil
 	// RunReport returns the runs that became READY even when another failed.
 	for _, r := range runs {
 		if serr := e.shipRun(ctx, r); serr != nil {
@@ -369,26 +381,35 @@ func unixSec(t time.Time) uint32 {
 	return uint32(min(max(t.Unix(), 0), 0xFFFFFFFF))
 }
 
+// configMessage says what to fix for an error only a configuration change
+// can fix; "" for any other error.
+func (e *Engine) configMessage(err error) string {
+	switch {
+	case errors.Is(err, digicert.ErrInvalidKey):
+		return "in_digicert: DigiCert rejected the API key: check api_key/api_key_file (CertCentral > Automation > API Keys) and that the key is not revoked"
+	case errors.Is(err, digicert.ErrPermission) && e.cfg.Mode == ModeRun:
+		return "in_digicert: the API key may not start report runs (a View Only key, or a user without the Administrator role): use an Administrator key, or set mode follow to ship the report's scheduled runs"
+	case errors.Is(err, digicert.ErrPermission):
+		return "in_digicert: the API key may not read this report: give its user access to the Report Library"
+	case errors.Is(err, digicert.ErrReportNotFound):
+		return "in_digicert: report not found: check report_id (Reports > Report Library) and that the key's user can see the report"
+	case errors.Is(err, errConfig):
+		return "in_digicert: the report cannot be shipped as configured"
+	}
+	return ""
+}
+
 // failed logs a failed poll with what to do about it and returns the wait
 // before the next poll.
 func (e *Engine) failed(err error) time.Duration {
 	next := e.cfg.Interval
 	var runFailed *digicert.RunFailedError
 	config := true
-	var msg string
+	msg := e.configMessage(err)
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, errBufferClosed):
 		return next // stopping
-	case errors.Is(err, digicert.ErrInvalidKey):
-		msg = "in_digicert: DigiCert rejected the API key: check api_key/api_key_file (CertCentral > Automation > API Keys) and that the key is not revoked"
-	case errors.Is(err, digicert.ErrPermission) && e.cfg.Mode == ModeRun:
-		msg = "in_digicert: the API key may not start report runs (a View Only key, or a user without the Administrator role): use an Administrator key, or set mode follow to ship the report's scheduled runs"
-	case errors.Is(err, digicert.ErrPermission):
-		msg = "in_digicert: the API key may not read this report: give its user access to the Report Library"
-	case errors.Is(err, digicert.ErrReportNotFound):
-		msg = "in_digicert: report not found: check report_id (Reports > Report Library) and that the key's user can see the report"
-	case errors.Is(err, errConfig):
-		msg = "in_digicert: the report cannot be shipped as configured"
+	case msg != "":
 	default:
 		config = false
 		switch {

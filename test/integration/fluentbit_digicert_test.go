@@ -216,31 +216,42 @@ func TestFluentBitDigicertBadConfig(t *testing.T) {
 	bin := dcFluentBit(t)
 	so := dcPlugin(t)
 	_, url := dcSim(t, func(c *digicertsim.Config) {})
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "fluent-bit.conf")
-	body := "[SERVICE]\n    flush 1\n    grace 1\n[INPUT]\n    name digicert\n    api_key ${DC_KEY}\n    api_base " + url +
-		"\n    state_file " + filepath.Join(dir, "x.state") + "\n[OUTPUT]\n    name null\n    match *\n"
-	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fb := dcStartFB(t, bin, "-e", so, "-c", conf)
-	done := make(chan error, 1)
-	go func() { done <- fb.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		fb.stop(t)
-		t.Fatalf("fluent-bit kept running with an invalid input\n%s", fb.log.String())
-	}
-	log := fb.log.String()
-	if fb.cmd.ProcessState.ExitCode() == 0 {
-		t.Errorf("exit code 0 with an invalid input")
-	}
-	if !regexp.MustCompile(`\[error\] \[in_digicert#1\] report_id: required`).MatchString(log) {
-		t.Errorf("no error naming report_id:\n%s", log)
-	}
-	if strings.Contains(log, dcAPIKey) {
-		t.Error("the API key was printed")
+	for _, c := range []struct {
+		name, lines, want string
+	}{
+		{"no report_id", "    api_key ${DC_KEY}\n", `report_id: required`},
+		// Checked with DigiCert at start: Fluent Bit stops at once.
+		{"wrong key", "    api_key dc-wrong-key-0123456789\n    report_id " + dcReportA + "\n", `DigiCert rejected the API key: check api_key/api_key_file`},
+		{"unknown report", "    api_key ${DC_KEY}\n    report_id 00000000-0000-0000-0000-000000000000\n", `report not found: check report_id`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			conf := filepath.Join(dir, "fluent-bit.conf")
+			body := "[SERVICE]\n    flush 1\n    grace 1\n[INPUT]\n    name digicert\n" + c.lines + "    api_base " + url +
+				"\n    state_file " + filepath.Join(dir, "x.state") + "\n[OUTPUT]\n    name null\n    match *\n"
+			if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fb := dcStartFB(t, bin, "-e", so, "-c", conf)
+			done := make(chan error, 1)
+			go func() { done <- fb.cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				fb.stop(t)
+				t.Fatalf("fluent-bit kept running with an invalid input\n%s", fb.log.String())
+			}
+			log := fb.log.String()
+			if fb.cmd.ProcessState.ExitCode() == 0 {
+				t.Errorf("exit code 0 with an invalid input")
+			}
+			if !regexp.MustCompile(`\[error\] \[in_digicert#1\] ` + regexp.QuoteMeta(c.want)).MatchString(log) {
+				t.Errorf("no error line %q:\n%s", c.want, log)
+			}
+			if strings.Contains(log, dcAPIKey) {
+				t.Error("the API key was printed")
+			}
+		})
 	}
 }
 

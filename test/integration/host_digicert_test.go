@@ -217,7 +217,7 @@ func TestDigicertHostTwoInstances(t *testing.T) {
 }
 
 func TestDigicertHostBadConfig(t *testing.T) {
-	_, url := dcSim(t, nil)
+	_, url := dcSim(t, func(c *digicertsim.Config) { c.ViewOnlyKeys = []string{"dc-view-only-key-0123456789"} })
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "key")
 	if err := os.WriteFile(keyFile, []byte(dcAPIKey+"\n"), 0o600); err != nil {
@@ -247,6 +247,11 @@ func TestDigicertHostBadConfig(t *testing.T) {
 		{"per collect", base("", "max_bytes_per_collect=10"), "max_bytes_per_collect: 10 is out of range"},
 		{"metadata", base("", "add_metadata=maybe"), "add_metadata: \"maybe\" is not a boolean"},
 		{"case-insensitive key", append(base("report_id"), "REPORT_ID=has space"), "report_id: \"has space\" is not a report id"},
+		// Checked with DigiCert at start.
+		{"wrong key", base("api_key", "api_key=dc-wrong-key-0123456789"), "DigiCert rejected the API key: check api_key/api_key_file"},
+		{"unknown report", base("report_id", "report_id=00000000-0000-0000-0000-000000000000"), "report not found: check report_id"},
+		{"view-only key, run mode", base("api_key", "api_key=dc-view-only-key-0123456789"), "the API key may not start report runs"},
+		{"plain http off loopback", base("api_base", "api_base=http://digicert-sim.invalid:8080"), `digicert: base URL (api_base) "http://digicert-sim.invalid:8080" is plain http: the API key would cross the network unencrypted: use https`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

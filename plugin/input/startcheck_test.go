@@ -1,0 +1,75 @@
+package input
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+)
+
+// TestStartChecked: what only a person can fix stops the start with a
+// message naming the fix; what DigiCert or the network may fix by itself
+// only warns, within the time bound.
+func TestStartChecked(t *testing.T) {
+	const viewOnly = "VIEWONLY-in-5ecr3t-99"
+	cases := []struct {
+		name    string
+		mut     func(r *rig)
+		wantErr string // "" = the start goes on
+		warn    string
+		posts   int // POST …/run requests seen by the end of the check (-1: any)
+	}{
+		{"good key, run mode", nil, "", "", 1},
+		{"good key, follow mode", func(r *rig) { r.cfg.Mode = ModeFollow }, "", "", 0},
+		{"wrong key", func(r *rig) { r.key = "WRONG-key-123" }, "DigiCert rejected the API key: check api_key/api_key_file", "", 0},
+		{"unknown report", func(r *rig) { r.cfg.ReportID = "00000000-0000-0000-0000-000000000000" }, "report not found: check report_id", "", 0},
+		{"not an audit-log JSON report", func(r *rig) { r.cfg.ReportID = r.sim.ReportIDs("orders")[0] }, "not JSON: change its format to JSON", "", 0},
+		{"view-only key, run mode", func(r *rig) { r.key = viewOnly }, "may not start report runs", "", 1},
+		{"view-only key, follow mode", func(r *rig) { r.key = viewOnly; r.cfg.Mode = ModeFollow }, "", "", 0},
+		{"DigiCert down", func(r *rig) { r.sim.Inject(digicertsim.Fault{Kind: digicertsim.FaultStatus, Status: 503, Times: 100}) },
+			"", "start-up check could not reach DigiCert", -1},
+		{"network down", func(r *rig) { r.srv.Close() }, "", "start-up check could not reach DigiCert", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sc := defaultSim()
+			sc.ViewOnlyKeys = []string{viewOnly}
+			r := newRig(t, sc, nil)
+			if c.mut != nil {
+				c.mut(r)
+				r.stop()
+				r.cfg.StateFile = filepath.Join(t.TempDir(), "dc.state")
+				r.open()
+			}
+			start := time.Now()
+			err := r.e.StartChecked(3 * time.Second)
+			if d := time.Since(start); d > 4*time.Second {
+				t.Errorf("the check took %v", d)
+			}
+			posts := 0
+			for _, l := range r.sim.Requests() {
+				if l.Method == "POST" {
+					posts++
+				}
+			}
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatalf("StartChecked: %v", err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("StartChecked = %v, want %q", err, c.wantErr)
+			}
+			if c.warn != "" && len(r.logLines(c.warn)) == 0 {
+				t.Fatalf("no %q warning:\n%s", c.warn, r.log)
+			}
+			if c.posts >= 0 && posts < c.posts || (c.posts == 0 && posts != 0) {
+				t.Fatalf("%d POST …/run requests, want %d", posts, c.posts)
+			}
+			if err != nil {
+				r.e = nil // StartChecked stopped it
+			}
+		})
+	}
+}
