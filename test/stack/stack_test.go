@@ -116,6 +116,10 @@ func TestComposeWiring(t *testing.T) {
 	if want := "http://digicert-sim:" + simPort; fb.Environment["DIGICERT_API_BASE"] != want {
 		t.Errorf("fluent-bit DIGICERT_API_BASE = %q, want %q", fb.Environment["DIGICERT_API_BASE"], want)
 	}
+	// A plain-http api_base off loopback is refused without the opt-in.
+	if fb.Environment["DIGICERT_ALLOW_INSECURE_HTTP"] != "true" {
+		t.Errorf("fluent-bit DIGICERT_ALLOW_INSECURE_HTTP = %q, want true for the http simulator", fb.Environment["DIGICERT_ALLOW_INSECURE_HTTP"])
+	}
 	s3Port := strings.TrimPrefix(s3.Environment["VGW_PORT"], ":")
 	if want := "http://s3:" + s3Port; fb.Environment["S3_ENDPOINT"] != want {
 		t.Errorf("fluent-bit S3_ENDPOINT = %q, want %q", fb.Environment["S3_ENDPOINT"], want)
