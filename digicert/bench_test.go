@@ -200,7 +200,7 @@ func BenchmarkRowReader(b *testing.B) {
 			b.Fatal(err)
 		}
 		size, _ := f.Seek(0, io.SeekCurrent)
-		c := &Client{maxMember: DefaultMaxMemberSize}
+		c := &Client{maxMember: DefaultMaxMemberSize, maxMembers: DefaultMaxZipMembers, maxInflated: DefaultMaxInflatedSize}
 		b.SetBytes(int64(plain.Len()))
 		d := NewRowReader(nil, 0, "")
 		rows := 0
