@@ -2,7 +2,6 @@ package digicert
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +19,7 @@ import (
 // Client calls the Reports API. It is safe for concurrent use.
 type Client struct {
 	base    string // e.g. https://api.digicert.com/reports/v1
-	key     secret
+	key     Secret
 	ua      string
 	hc      *http.Client
 	timeout time.Duration
@@ -50,56 +48,34 @@ type Client struct {
 	abandoned map[string]bool // GENERATING runs RunReport gave up waiting for
 }
 
-// secret holds the API key; every fmt verb prints it redacted.
-type secret string
+// Secret holds the API key: every fmt verb, log/slog and text encodings
+// print it as [REDACTED], so a value holding one can be logged or wrapped
+// in an error safely. string(s) is the key.
+type Secret string
 
-func (secret) String() string                 { return redacted }
-func (secret) GoString() string               { return redacted }
-func (secret) Format(f fmt.State, verb rune)  { io.WriteString(f, redacted) }
-func (secret) LogValue() slog.Value           { return slog.StringValue(redacted) }
-func (s secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (Secret) String() string                 { return redacted }
+func (Secret) GoString() string               { return redacted }
+func (Secret) Format(f fmt.State, verb rune)  { io.WriteString(f, redacted) }
+func (Secret) LogValue() slog.Value           { return slog.StringValue(redacted) }
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
-// New validates o and builds a Client. It makes no network call.
+// New validates o (see Options.Validate) and builds a Client. It makes no
+// network call.
 func New(o Options) (*Client, error) {
 	o = o.withDefaults()
-	key := strings.TrimSpace(o.APIKey)
-	if key == "" {
-		return nil, errors.New("digicert: API key is empty: set api_key or api_key_file")
-	}
-	for i := 0; i < len(key); i++ {
-		if key[i] <= ' ' || key[i] >= 0x7f {
-			return nil, errors.New("digicert: API key contains spaces, control or non-ASCII characters: check api_key/api_key_file for stray characters")
-		}
-	}
-	base, insecure, err := resolveBaseURL(o.BaseURL, o.AllowInsecureHTTP)
+	r, err := o.resolve()
 	if err != nil {
 		return nil, err
 	}
-	if o.TempDir != "" {
-		if fi, err := os.Stat(o.TempDir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("digicert: temp dir %q is not a usable directory", o.TempDir)
-		}
-	}
-	if o.RateLimit != nil {
-		for _, w := range o.RateLimit.Windows {
-			if w.Requests <= 0 || w.Per <= 0 {
-				return nil, fmt.Errorf("digicert: rate limit %d/%s: both numbers must be positive", w.Requests, w.Per)
-			}
-		}
-	}
 	hc := o.HTTPClient
 	if hc == nil {
-		tr, err := newTransport(o)
-		if err != nil {
-			return nil, err
-		}
 		// No http.Client.Timeout: it would cap whole downloads. Timeouts are
 		// applied per request instead (see send).
-		hc = &http.Client{Transport: tr, CheckRedirect: keepKeyOnHost}
+		hc = &http.Client{Transport: newTransport(o, r), CheckRedirect: keepKeyOnHost}
 	}
 	c := &Client{
-		base:         base,
-		key:          secret(key),
+		base:         r.base,
+		key:          Secret(r.key),
 		ua:           o.UserAgent,
 		hc:           hc,
 		timeout:      o.RequestTimeout,
@@ -125,8 +101,8 @@ func New(o Options) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	if insecure {
-		c.log.Warn("digicert: api_base is plain http on a host that is not loopback: the API key and the audit rows cross the network unencrypted (allowed by allow_insecure_http); use https outside a test setup", "api_base", base)
+	if r.insecure {
+		c.log.Warn("digicert: api_base is plain http on a host that is not loopback: the API key and the audit rows cross the network unencrypted (allowed by allow_insecure_http); use https outside a test setup", "api_base", r.base)
 	}
 	switch {
 	case o.RateLimit == nil && o.Clock == SystemClock:
@@ -158,15 +134,13 @@ func (c *Client) LogValue() slog.Value { return slog.StringValue(c.String()) }
 // a sidecar), or anywhere with allowInsecure; insecure reports that last case.
 func resolveBaseURL(s string, allowInsecure bool) (base string, insecure bool, err error) {
 	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", false, fmt.Errorf("digicert: base URL %q: want an http(s) URL such as %s", s, DefaultBaseURL)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", false, fmt.Errorf("digicert: base URL %q: must not contain a query, fragment or user info", redactURL(s))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", false, optionErr("BaseURL", "%q is not a base URL such as %s (http or https; no user info, query or fragment)", RedactURL(s), DefaultBaseURL)
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		if !allowInsecure {
-			return "", false, fmt.Errorf("digicert: base URL (api_base) %q is plain http: the API key would cross the network unencrypted: use https (default %s), or set allow_insecure_http true for a test server on a trusted network", s, DefaultBaseURL)
+			return "", false, optionErr("BaseURL", "%q is plain http: the API key would cross the network unencrypted: use https (default %s), or set allow_insecure_http true for a test server on a trusted network", s, DefaultBaseURL)
 		}
 		insecure = true
 	}
@@ -201,44 +175,18 @@ func keepKeyOnHost(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-func newTransport(o Options) (*http.Transport, error) {
+func newTransport(o Options, r resolved) *http.Transport {
 	tr, ok := http.DefaultTransport.(*http.Transport)
 	if !ok {
 		tr = &http.Transport{}
 	}
 	tr = tr.Clone()
 	tr.Proxy = http.ProxyFromEnvironment
-	if o.ProxyURL != "" {
-		raw := strings.TrimSpace(o.ProxyURL)
-		if !strings.Contains(raw, "://") {
-			raw = "http://" + raw
-		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("digicert: proxy URL %q is not a URL such as http://proxy:3128", redactURL(o.ProxyURL))
-		}
-		switch u.Scheme {
-		case "http", "https", "socks5", "socks5h":
-		default:
-			return nil, fmt.Errorf("digicert: proxy URL %q: scheme must be http, https, socks5 or socks5h", redactURL(o.ProxyURL))
-		}
-		tr.Proxy = http.ProxyURL(u)
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("digicert: reading CA file: %w", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("digicert: CA file %q holds no PEM certificate", o.CAFile)
-		}
+	if r.proxy != nil {
+		tr.Proxy = http.ProxyURL(r.proxy)
 	}
 	// Verification stays on: there is deliberately no option to skip it.
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr.TLSClientConfig = &tls.Config{RootCAs: r.roots, MinVersion: tls.VersionTLS12}
 	tr.ResponseHeaderTimeout = o.RequestTimeout
-	return tr, nil
+	return tr
 }

@@ -130,7 +130,7 @@ func parseErrorBody(body []byte) (code, message string) {
 // sanitize makes server-provided text safe to log: the API key is removed
 // (a server or proxy may echo request headers), control characters are
 // dropped and the length is bounded.
-func sanitize(s string, key secret) string {
+func sanitize(s string, key Secret) string {
 	if key != "" {
 		s = strings.ReplaceAll(s, string(key), redacted)
 	}
@@ -162,7 +162,7 @@ type target struct {
 
 // newAPIError classifies an HTTP error answer into an APIError with an
 // actionable message.
-func newAPIError(t target, status int, body []byte, key secret) *APIError {
+func newAPIError(t target, status int, body []byte, key Secret) *APIError {
 	code, msg := parseErrorBody(body)
 	code, msg = sanitize(code, key), sanitize(msg, key)
 	e := &APIError{Status: status, Code: code, Message: msg, Op: t.op}

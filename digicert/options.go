@@ -1,11 +1,14 @@
 package digicert
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -121,23 +124,23 @@ func (o Options) redactedCopy() printable {
 	if p.APIKey != "" {
 		p.APIKey = redacted
 	}
-	p.ProxyURL = redactURL(p.ProxyURL)
+	p.ProxyURL = RedactURL(p.ProxyURL)
 	return p
 }
 
-// redactURL hides a password in a proxy URL such as http://user:pass@proxy:3128.
-func redactURL(s string) string {
-	if s == "" {
+// RedactURL hides user info (a proxy URL often carries a password), e.g.
+// http://user:pass@proxy:3128 → http://[REDACTED]@proxy:3128. It works on
+// text that does not parse as a URL too.
+func RedactURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
 		return s
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		if strings.Contains(s, "@") {
-			return redacted
-		}
-		return s
+	scheme := strings.Index(s, "://")
+	if scheme < 0 || scheme > at {
+		scheme = -3
 	}
-	return u.Redacted()
+	return s[:scheme+3] + redacted + s[at:]
 }
 
 // String prints the options with the API key redacted.
@@ -220,4 +223,109 @@ func (o Options) withDefaults() Options {
 		o.MaxZipMembers = DefaultMaxZipMembers
 	}
 	return o
+}
+
+// OptionError is an invalid Options field. Field is its name (e.g.
+// "BaseURL"), so that a caller can name its own setting for it instead.
+type OptionError struct {
+	Field string
+	Msg   string // what is wrong and what to do; never holds the key or a password
+}
+
+func (e *OptionError) Error() string { return "digicert: " + e.Field + ": " + e.Msg }
+
+func optionErr(field, format string, args ...any) *OptionError {
+	return &OptionError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// resolved is what validating Options produced.
+type resolved struct {
+	key      string
+	base     string
+	insecure bool     // plain http off loopback, allowed by AllowInsecureHTTP
+	proxy    *url.URL // nil: the environment's proxy settings
+	roots    *x509.CertPool
+}
+
+// Validate checks the options as New does, without building a client: an
+// error is an *OptionError. Zero fields take their defaults.
+func (o Options) Validate() error {
+	_, err := o.withDefaults().resolve()
+	return err
+}
+
+// resolve checks every field and prepares what New needs.
+func (o Options) resolve() (resolved, error) {
+	var r resolved
+	var err error
+	r.key = strings.TrimSpace(o.APIKey)
+	if r.key == "" {
+		return r, optionErr("APIKey", "the API key is empty")
+	}
+	for i := 0; i < len(r.key); i++ {
+		if r.key[i] <= ' ' || r.key[i] >= 0x7f {
+			return r, optionErr("APIKey", "the key contains spaces, control or non-ASCII characters: it must be exactly the key shown once in CertCentral > Automation > API Keys")
+		}
+	}
+	if r.base, r.insecure, err = resolveBaseURL(o.BaseURL, o.AllowInsecureHTTP); err != nil {
+		return r, err
+	}
+	if r.proxy, err = parseProxy(o.ProxyURL); err != nil {
+		return r, err
+	}
+	if r.roots, err = certPool(o.CAFile); err != nil {
+		return r, err
+	}
+	if o.TempDir != "" {
+		if fi, err := os.Stat(o.TempDir); err != nil || !fi.IsDir() {
+			return r, optionErr("TempDir", "%q is not a usable directory", o.TempDir)
+		}
+	}
+	if o.RateLimit != nil {
+		for _, w := range o.RateLimit.Windows {
+			if w.Requests <= 0 || w.Per <= 0 {
+				return r, optionErr("RateLimit", "%d/%s: both numbers must be positive", w.Requests, w.Per)
+			}
+		}
+	}
+	return r, nil
+}
+
+// parseProxy reads an explicit proxy URL ("proxy:3128" means http); nil
+// when none is set.
+func parseProxy(s string) (*url.URL, error) {
+	raw := strings.TrimSpace(s)
+	if raw == "" {
+		return nil, nil
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err == nil && u.Host != "" {
+		switch u.Scheme {
+		case "http", "https", "socks5", "socks5h":
+			return u, nil
+		}
+	}
+	return nil, optionErr("ProxyURL", "%q is not a proxy URL such as http://proxy:3128 (http, https, socks5 or socks5h)", RedactURL(s))
+}
+
+// certPool is the system roots plus the PEM bundle in caFile, if any.
+func certPool(caFile string) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if caFile == "" {
+		return roots, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, optionErr("CAFile", "%q is not a readable file: give the path of a PEM CA bundle (%v)", caFile, errors.Unwrap(err))
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, optionErr("CAFile", "%q holds no PEM certificate: give the path of a PEM CA bundle", caFile)
+	}
+	return roots, nil
 }

@@ -25,16 +25,16 @@ func TestNewValidates(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"no key", Options{}, "API key is empty"},
-		{"blank key", Options{APIKey: " \n"}, "API key is empty"},
-		{"key with inner space", Options{APIKey: "ab cd"}, "API key contains spaces"},
-		{"key with control char", Options{APIKey: "ab\x00cd"}, "API key contains spaces"},
-		{"base URL without scheme", Options{APIKey: "k", BaseURL: "api.digicert.com"}, "want an http(s) URL"},
-		{"base URL ftp", Options{APIKey: "k", BaseURL: "ftp://api.digicert.com"}, "want an http(s) URL"},
-		{"base URL with query", Options{APIKey: "k", BaseURL: "https://api.digicert.com/?x=1"}, "must not contain a query"},
-		{"proxy with bad scheme", Options{APIKey: "k", ProxyURL: "ftp://user:hunter2@proxy:21"}, "scheme must be http, https, socks5 or socks5h"},
-		{"proxy not a URL", Options{APIKey: "k", ProxyURL: "http://[::1"}, "is not a URL"},
-		{"missing CA file", Options{APIKey: "k", CAFile: filepath.Join(dir, "none.pem")}, "reading CA file"},
+		{"no key", Options{}, "APIKey: the API key is empty"},
+		{"blank key", Options{APIKey: " \n"}, "APIKey: the API key is empty"},
+		{"key with inner space", Options{APIKey: "ab cd"}, "APIKey: the key contains spaces"},
+		{"key with control char", Options{APIKey: "ab\x00cd"}, "APIKey: the key contains spaces"},
+		{"base URL without scheme", Options{APIKey: "k", BaseURL: "api.digicert.com"}, "is not a base URL such as https://api.digicert.com"},
+		{"base URL ftp", Options{APIKey: "k", BaseURL: "ftp://api.digicert.com"}, "is not a base URL such as https://api.digicert.com"},
+		{"base URL with query", Options{APIKey: "k", BaseURL: "https://api.digicert.com/?x=1"}, "no user info, query or fragment"},
+		{"proxy with bad scheme", Options{APIKey: "k", ProxyURL: "ftp://user:hunter2@proxy:21"}, `ProxyURL: "ftp://[REDACTED]@proxy:21" is not a proxy URL such as http://proxy:3128 (http, https, socks5 or socks5h)`},
+		{"proxy not a URL", Options{APIKey: "k", ProxyURL: "http://[::1"}, "is not a proxy URL"},
+		{"missing CA file", Options{APIKey: "k", CAFile: filepath.Join(dir, "none.pem")}, "none.pem\" is not a readable file: give the path of a PEM CA bundle"},
 		{"CA file without PEM", Options{APIKey: "k", CAFile: notPEM}, "holds no PEM certificate"},
 		{"missing temp dir", Options{APIKey: "k", TempDir: filepath.Join(dir, "nope")}, "is not a usable directory"},
 		{"bad rate limit", Options{APIKey: "k", RateLimit: &RateLimit{Windows: []RateWindow{{Requests: 0, Per: time.Second}}}}, "both numbers must be positive"},
@@ -44,6 +44,13 @@ func TestNewValidates(t *testing.T) {
 			_, err := New(tt.o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New = %v, want %q", err, tt.want)
+			}
+			var oe *OptionError
+			if !errors.As(err, &oe) || !strings.HasPrefix(tt.want, oe.Field) && !strings.Contains(err.Error(), ": "+oe.Field+": ") {
+				t.Errorf("error %v is not an *OptionError naming the field", err)
+			}
+			if verr := tt.o.Validate(); verr == nil || verr.Error() != err.Error() {
+				t.Errorf("Validate = %v, New = %v", verr, err)
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("error shows the proxy password: %v", err)

@@ -102,7 +102,7 @@ var sharedLimiters struct {
 	m map[string]*limiter
 }
 
-func sharedLimiter(key secret, rl *RateLimit) *limiter {
+func sharedLimiter(key Secret, rl *RateLimit) *limiter {
 	sum := sha256.Sum256([]byte(key))
 	id := hex.EncodeToString(sum[:]) + "|" + rl.String()
 	sharedLimiters.Lock()

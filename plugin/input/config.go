@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,14 +30,12 @@ const (
 
 // Defaults and limits of the configuration keys.
 const (
-	DefaultAPIBase        = "https://api.digicert.com"
-	DefaultInterval       = time.Hour
-	MinInterval           = time.Minute
-	DefaultWaitTimeout    = 10 * time.Minute
-	DefaultPollInterval   = 10 * time.Second
-	DefaultDedupWindow    = 48 * time.Hour
-	MinDedupWindow        = time.Hour
-	DefaultRequestTimeout = 30 * time.Second
+	DefaultInterval     = time.Hour
+	MinInterval         = time.Minute
+	DefaultWaitTimeout  = 10 * time.Minute
+	DefaultPollInterval = 10 * time.Second
+	DefaultDedupWindow  = 48 * time.Hour
+	MinDedupWindow      = time.Hour
 
 	// DefaultMaxBytesPerCollect is what one 1-second Fluent Bit callback is
 	// handed. Fluent Bit calls a Go input once a second, so this is also the
@@ -57,46 +55,28 @@ const (
 
 // Config is the validated configuration of one in_digicert instance.
 type Config struct {
-	APIKey             Secret        // api_key or the trimmed content of api_key_file
-	APIKeyFile         string        // where APIKey came from, if a file
-	ReportID           string        // report_id
-	APIBase            string        // api_base
-	Interval           time.Duration // interval
-	Mode               Mode          // mode
-	WaitTimeout        time.Duration // wait_timeout
-	PollInterval       time.Duration // poll_interval
-	StateFile          string        // state_file
-	StartTime          time.Time     // start_time; zero = no lower bound
-	DedupWindow        time.Duration // dedup_window
-	HTTPProxy          string        // http_proxy
-	TLSCAFile          string        // tls_ca_file
-	RequestTimeout     time.Duration // request_timeout
-	MaxBytesPerCollect int           // max_bytes_per_collect
-	BufferSize         int           // buffer_size
-	AddMetadata        bool          // add_metadata
-	DownloadTimeout    time.Duration // download_timeout
-	MaxInflatedSize    int64         // max_inflated_size
-	MaxZipMembers      int           // max_zip_members
-	AllowInsecureHTTP  bool          // allow_insecure_http
+	APIKey             digicert.Secret // api_key or the trimmed content of api_key_file
+	APIKeyFile         string          // where APIKey came from, if a file
+	ReportID           string          // report_id
+	APIBase            string          // api_base
+	Interval           time.Duration   // interval
+	Mode               Mode            // mode
+	WaitTimeout        time.Duration   // wait_timeout
+	PollInterval       time.Duration   // poll_interval
+	StateFile          string          // state_file
+	StartTime          time.Time       // start_time; zero = no lower bound
+	DedupWindow        time.Duration   // dedup_window
+	HTTPProxy          string          // http_proxy
+	TLSCAFile          string          // tls_ca_file
+	RequestTimeout     time.Duration   // request_timeout
+	MaxBytesPerCollect int             // max_bytes_per_collect
+	BufferSize         int             // buffer_size
+	AddMetadata        bool            // add_metadata
+	DownloadTimeout    time.Duration   // download_timeout
+	MaxInflatedSize    int64           // max_inflated_size
+	MaxZipMembers      int             // max_zip_members
+	AllowInsecureHTTP  bool            // allow_insecure_http
 }
-
-// Secret holds the API key. It prints as [REDACTED] with every fmt verb, so a
-// Config can be logged or wrapped in an error without leaking the key.
-type Secret string
-
-const redacted = "[REDACTED]"
-
-// String implements fmt.Stringer.
-func (Secret) String() string { return redacted }
-
-// GoString implements fmt.GoStringer.
-func (Secret) GoString() string { return redacted }
-
-// Format prints [REDACTED] for every verb.
-func (Secret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
-
-// MarshalText keeps the key out of JSON and text encodings.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // keys lists every accepted key, in README order.
 var keys = []string{
@@ -138,15 +118,7 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 	case strings.TrimSpace(key) == "":
 		return c, errors.New("api_key: required: set api_key (e.g. ${DIGICERT_API_KEY}) or api_key_file (a file holding the key), from CertCentral > Automation > API Keys")
 	}
-	key = strings.TrimSpace(key)
-	if strings.IndexFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-		which := "api_key"
-		if keyFile != "" {
-			which = "api_key_file"
-		}
-		return c, fmt.Errorf("%s: the key contains spaces or control characters: it must be exactly the key shown once in CertCentral > Automation > API Keys", which)
-	}
-	c.APIKey = Secret(key)
+	c.APIKey = digicert.Secret(strings.TrimSpace(key))
 
 	c.ReportID = get("report_id")
 	switch {
@@ -156,8 +128,8 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 		return c, fmt.Errorf("report_id: %q is not a report id (the UUID from Reports > Report Library)", c.ReportID)
 	}
 
-	if c.APIBase, err = parseBase(get("api_base")); err != nil {
-		return c, err
+	if c.APIBase = strings.TrimRight(get("api_base"), "/"); c.APIBase == "" {
+		c.APIBase = digicert.DefaultBaseURL
 	}
 
 	switch m := Mode(strings.ToLower(get("mode"))); m {
@@ -184,7 +156,7 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 	if c.DedupWindow, err = durationAtLeast(g, "dedup_window", DefaultDedupWindow, MinDedupWindow, "rows can be recorded by DigiCert out of order; a short window would skip them"); err != nil {
 		return c, err
 	}
-	if c.RequestTimeout, err = durationAtLeast(g, "request_timeout", DefaultRequestTimeout, time.Second, "DigiCert answers take more than that"); err != nil {
+	if c.RequestTimeout, err = durationAtLeast(g, "request_timeout", digicert.DefaultRequestTimeout, time.Second, "DigiCert answers take more than that"); err != nil {
 		return c, err
 	}
 
@@ -194,14 +166,7 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 	if c.StartTime, err = parseStartTime(get("start_time")); err != nil {
 		return c, err
 	}
-	if c.HTTPProxy, err = checkProxy(get("http_proxy")); err != nil {
-		return c, err
-	}
-	if c.TLSCAFile = get("tls_ca_file"); c.TLSCAFile != "" {
-		if st, err := os.Stat(c.TLSCAFile); err != nil || st.IsDir() {
-			return c, fmt.Errorf("tls_ca_file: %q is not a readable file: give the path of a PEM CA bundle", c.TLSCAFile)
-		}
-	}
+	c.HTTPProxy, c.TLSCAFile = get("http_proxy"), get("tls_ca_file")
 
 	perCollect, err := flb.ParseSize("max_bytes_per_collect", get("max_bytes_per_collect"), DefaultMaxBytesPerCollect)
 	if err != nil {
@@ -229,7 +194,39 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 	if c.AllowInsecureHTTP, err = flb.ParseBool("allow_insecure_http", get("allow_insecure_http"), false); err != nil {
 		return c, err
 	}
+	// The client owns what a valid key, URL, proxy and CA file are; its
+	// errors are worded here with the Fluent Bit key they come from.
+	if err := c.ClientOptions(nil).Validate(); err != nil {
+		var oe *digicert.OptionError
+		if !errors.As(err, &oe) {
+			return c, err
+		}
+		key := map[string]string{"APIKey": "api_key", "BaseURL": "api_base", "ProxyURL": "http_proxy", "CAFile": "tls_ca_file"}[oe.Field]
+		if oe.Field == "APIKey" && c.APIKeyFile != "" {
+			key = "api_key_file"
+		}
+		if key == "" {
+			return c, err
+		}
+		return c, fmt.Errorf("%s: %s", key, oe.Msg)
+	}
 	return c, nil
+}
+
+// ClientOptions are the DigiCert client settings of this configuration.
+func (c Config) ClientOptions(log *slog.Logger) digicert.Options {
+	return digicert.Options{
+		BaseURL:           c.APIBase,
+		APIKey:            string(c.APIKey),
+		RequestTimeout:    c.RequestTimeout,
+		ProxyURL:          c.HTTPProxy,
+		CAFile:            c.TLSCAFile,
+		Logger:            log,
+		DownloadTimeout:   c.DownloadTimeout,
+		MaxInflatedSize:   c.MaxInflatedSize,
+		MaxZipMembers:     c.MaxZipMembers,
+		AllowInsecureHTTP: c.AllowInsecureHTTP,
+	}
 }
 
 // loadDownloadLimits reads the bounds on one download: its duration and
@@ -280,17 +277,6 @@ func readKeyFile(path string) (string, error) {
 	return key, nil
 }
 
-func parseBase(s string) (string, error) {
-	if s == "" {
-		return DefaultAPIBase, nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-		return "", fmt.Errorf("api_base: %q is not a base URL such as %s (no user info or query)", redactURLUser(s), DefaultAPIBase)
-	}
-	return strings.TrimRight(s, "/"), nil
-}
-
 func durationAtLeast(g flb.ConfigGetter, key string, def, min time.Duration, why string) (time.Duration, error) {
 	d, err := flb.ParseDuration(key, g.Get(key), def)
 	if err != nil {
@@ -333,35 +319,4 @@ func parseStartTime(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("start_time: %q is not a time: use RFC 3339 (2025-02-06T10:00:00Z) or a date (2025-02-06, UTC midnight)", s)
-}
-
-func checkProxy(s string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	raw := s
-	if !strings.Contains(raw, "://") {
-		raw = "http://" + raw
-	}
-	u, err := url.Parse(raw)
-	if err == nil && u.Host != "" {
-		switch u.Scheme {
-		case "http", "https", "socks5", "socks5h":
-			return s, nil
-		}
-	}
-	return "", fmt.Errorf("http_proxy: %q is not a proxy URL such as http://proxy:3128 (http, https, socks5 or socks5h)", redactURLUser(s))
-}
-
-// redactURLUser hides a password in user info (proxy URLs often carry one).
-func redactURLUser(s string) string {
-	at := strings.LastIndex(s, "@")
-	if at < 0 {
-		return s
-	}
-	scheme := strings.Index(s, "://")
-	if scheme < 0 || scheme > at {
-		scheme = -3
-	}
-	return s[:scheme+3] + "[REDACTED]" + s[at:]
 }

@@ -1,7 +1,9 @@
 package input
 
 import (
+	"encoding/pem"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
@@ -30,7 +33,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		APIKey: testKey, ReportID: g["report_id"], APIBase: DefaultAPIBase, Interval: time.Hour, Mode: ModeRun,
+		APIKey: testKey, ReportID: g["report_id"], APIBase: digicert.DefaultBaseURL, Interval: time.Hour, Mode: ModeRun,
 		WaitTimeout: 10 * time.Minute, PollInterval: 10 * time.Second, StateFile: g["state_file"],
 		DedupWindow: 48 * time.Hour, RequestTimeout: 30 * time.Second,
 		MaxBytesPerCollect: 32_000_000, BufferSize: 64_000_000,
@@ -48,7 +51,9 @@ func TestLoadConfigEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, []byte("x"), 0o600); err != nil {
+	tlsSrv := httptest.NewTLSServer(nil)
+	tlsSrv.Close()
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g := flb.MapConfig{
@@ -121,6 +126,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{map[string]string{"max_inflated_size": "100K"}, `max_inflated_size: 100K is below the minimum 1MiB`},
 		{map[string]string{"max_zip_members": "0"}, `max_zip_members: "0" is not a number from 1 to 1000000`},
 		{map[string]string{"allow_insecure_http": "maybe"}, `allow_insecure_http:`},
+		{map[string]string{"api_base": "http://digicert-sim:8080"}, `api_base: "http://digicert-sim:8080" is plain http: the API key would cross the network unencrypted: use https`},
+		{map[string]string{"api_base": "http://127.0.0.1:8080", "tls_ca_file": spaced}, `tls_ca_file: "` + spaced + `" holds no PEM certificate`},
 		{map[string]string{"api_base": "https://user:pw@x"}, `api_base: "https://[REDACTED]@x"`},
 		{map[string]string{"mode": "pull"}, `mode: "pull" is not a mode: use run`},
 		{map[string]string{"interval": "10s"}, "interval: 10s is below the minimum 1m0s"},

@@ -71,19 +71,7 @@ func New(cfg Config, log flb.Logger) (*Engine, error) {
 	if log == nil {
 		return nil, errors.New("in_digicert: a logger is required")
 	}
-	client, err := digicert.New(digicert.Options{
-		BaseURL:        cfg.APIBase,
-		APIKey:         string(cfg.APIKey),
-		RequestTimeout: cfg.RequestTimeout,
-		ProxyURL:       cfg.HTTPProxy,
-		CAFile:         cfg.TLSCAFile,
-		Logger:         slog.New(flb.SlogHandler(log)),
-
-		DownloadTimeout:   cfg.DownloadTimeout,
-		MaxInflatedSize:   cfg.MaxInflatedSize,
-		MaxZipMembers:     cfg.MaxZipMembers,
-		AllowInsecureHTTP: cfg.AllowInsecureHTTP,
-	})
+	client, err := digicert.New(cfg.ClientOptions(slog.New(flb.SlogHandler(log))))
 	if err != nil {
 		return nil, fmt.Errorf("in_digicert: %w", err)
 	}

@@ -251,7 +251,7 @@ func TestDigicertHostBadConfig(t *testing.T) {
 		{"wrong key", base("api_key", "api_key=dc-wrong-key-0123456789"), "DigiCert rejected the API key: check api_key/api_key_file"},
 		{"unknown report", base("report_id", "report_id=00000000-0000-0000-0000-000000000000"), "report not found: check report_id"},
 		{"view-only key, run mode", base("api_key", "api_key=dc-view-only-key-0123456789"), "the API key may not start report runs"},
-		{"plain http off loopback", base("api_base", "api_base=http://digicert-sim.invalid:8080"), `digicert: base URL (api_base) "http://digicert-sim.invalid:8080" is plain http: the API key would cross the network unencrypted: use https`},
+		{"plain http off loopback", base("api_base", "api_base=http://digicert-sim.invalid:8080"), `api_base: "http://digicert-sim.invalid:8080" is plain http: the API key would cross the network unencrypted: use https`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
