@@ -121,6 +121,18 @@ func (s RowStats) Skipped() int64 {
 	return s.SkippedOversize + s.SkippedDepth + s.SkippedUnparseable
 }
 
+// Add adds o's counts to s; s keeps its First unless it has none.
+func (s *RowStats) Add(o RowStats) {
+	s.RepairedUTF8 += o.RepairedUTF8
+	s.RepairedControl += o.RepairedControl
+	s.SkippedOversize += o.SkippedOversize
+	s.SkippedDepth += o.SkippedDepth
+	s.SkippedUnparseable += o.SkippedUnparseable
+	if s.First == nil {
+		s.First = o.First
+	}
+}
+
 // Stats returns the repairs and skips so far; they add up over every body
 // the reader was reset to.
 func (d *RowReader) Stats() RowStats { return d.stats }

@@ -41,9 +41,10 @@ type Engine struct {
 	meta        stateMeta // durable run progress (LastRunID, Current)
 	committed   uint64    // every row with a smaller sequence number is in Fluent Bit
 	markers     []runMarker
-	activeGen   uint32 // run being counted, 0 = none
-	activeCut   uint32 // its cutoff
-	journalErr  bool   // a journal write failed; logged once until one succeeds
+	activeGen   uint32            // run being counted, 0 = none
+	activeCut   uint32            // its cutoff
+	journalErr  bool              // a journal write failed; logged once until one succeeds
+	malformed   digicert.RowStats // rows repaired or skipped since start, for metrics
 	closed      bool
 	lastSnapErr string
 
@@ -156,6 +157,14 @@ func (e *Engine) markRunDone(runID string) {
 	if e.meta.Current != nil && e.meta.Current.RunID == runID {
 		e.meta.Current = nil
 	}
+}
+
+// MalformedRows counts the rows repaired or skipped as malformed since the
+// engine started (every run read, finished or not).
+func (e *Engine) MalformedRows() digicert.RowStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.malformed
 }
 
 // Start starts the background poller. It returns at once; the first poll

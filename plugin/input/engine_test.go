@@ -413,6 +413,9 @@ func TestBadRowShipsEveryOtherRow(t *testing.T) {
 				if n := len(r.logLines("malformed rows in the report")); n != 1 {
 					t.Fatalf("%d warnings:\n%s", n, r.log)
 				}
+				if m := r.e.MalformedRows(); m.Repaired()+m.Skipped() != 1 || m.First == nil || !strings.Contains(counter, m.First.Kind.String()) {
+					t.Fatalf("engine counts %+v, want one %s", m, counter)
+				}
 			})
 		}
 	}

@@ -228,6 +228,9 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 
 	var st runStats
 	err := e.readRun(ctx, run, gen, cutoff, &st)
+	e.mu.Lock()
+	e.malformed.Add(st.rows)
+	e.mu.Unlock()
 	args := []any{"report_id", e.cfg.ReportID, "run_id", run.RunID, "rows", st.seen, "emitted", st.emitted,
 		"skipped_shipped", st.shipped, "skipped_old", st.old, "unparseable_time", st.untimed}
 	if st.future > 0 {
