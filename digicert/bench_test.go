@@ -20,7 +20,7 @@ import (
 	kzip "github.com/klauspost/compress/zip"
 )
 
-// auditColumns are the 24 audit-log columns (reference §7), in report order.
+// auditColumns are the 24 audit-log columns (DigiCert's documented audit-log columns), in report order.
 var auditColumns = []string{
 	"Account ID", "Action", "Action taken via", "Activity", "Adjustment/Ledger ID",
 	"Date and time (UTC)", "Division/Container ID", "Division/Container name", "Domain ID",

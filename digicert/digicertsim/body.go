@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// handleBody serves GET …/{run}/json and …/{run}/download (ref §3.6, §3.7, §6).
+// handleBody serves GET …/{run}/json and …/{run}/download: the JSON body, or the
+// download (JSON or ZIP; a split run's parts by split_report_sequence).
 func (s *Server) handleBody(w http.ResponseWriter, r *http.Request, reportID, runID string, download bool) {
 	rn, ok := s.lookupRun(w, reportID, runID)
 	if !ok {

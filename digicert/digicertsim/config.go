@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Date formats for the "Date and time (UTC)" column (ref §7: which one
-// DigiCert emits is unconfirmed).
+// Date formats for the "Date and time (UTC)" column (DigiCert's
+// documentation does not say which one it emits).
 const (
 	DateFormatName    = "name"    // 06-Feb-2025 10:28:04
 	DateFormatNumeric = "numeric" // 06-02-2025 10:28:04
@@ -75,7 +75,8 @@ type Config struct {
 	// Default 1,000,000 (audit logs).
 	SplitRows int
 	// JSONAllParts makes /json of a split run return every row; by default
-	// it returns only the first part (the pessimistic reading, ref §11 #4).
+	// it returns only the first part (the pessimistic reading: DigiCert does not
+	// document what /json of a split run returns).
 	JSONAllParts bool
 	// ZipMembers > 1 spreads each ZIP's rows over that many .json members.
 	ZipMembers int

@@ -6,7 +6,7 @@ import (
 )
 
 // Error codes and messages. The first three are documented or observed
-// (ref §8, §9); codes marked "invented" have no public source and only
+// (DigiCert's error reference and observed answers); codes marked "invented" have no public source and only
 // need to be well-formed errors.
 const (
 	codeInvalidKey    = "access_denied|access_denied_invalid_key"

@@ -17,7 +17,7 @@ var auditColumnIDs = []string{"account_id", "action", "action_taken_via", "activ
 	"organization_name", "primary_organization_name", "result", "revocation_comments",
 	"user_id", "user_name", "voucher_code_id", "voucher_order_id"}
 
-// handleDetails serves GET /report/{id} (ref §3.3).
+// handleDetails serves GET /report/{id}, the report's details.
 func (s *Server) handleDetails(w http.ResponseWriter, id string) {
 	s.mu.Lock()
 	rep, ok := s.reports[id]
@@ -75,8 +75,8 @@ func (s *Server) handleDetails(w http.ResponseWriter, id string) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// handleRun serves POST /report/{id}/run (ref §3.4; the response shape is
-// unconfirmed, so both forms are configurable).
+// handleRun serves POST /report/{id}/run (DigiCert does not document
+// whether the response names the new run, so both forms are configurable).
 func (s *Server) handleRun(w http.ResponseWriter, id string) {
 	s.mu.Lock()
 	rep, ok := s.reports[id]

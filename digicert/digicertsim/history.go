@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// histTime is the history timestamp layout (no zone, ref §3.5).
+// histTime is the history timestamp layout (no zone, as DigiCert's history example shows).
 const histTime = "2006-01-02 15:04:05"
 
 // createdOffset reproduces the doc example, where created_date is 7 h

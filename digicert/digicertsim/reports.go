@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// Report types (ref §1).
+// Report types, as DigiCert spells them in report details.
 const (
 	typeAuditLogs = "audit-logs"
 	typeOrders    = "orders"
 	typeDomains   = "domains"
 )
 
-// Run statuses (ref §3.5, §4).
+// Run statuses, as the report history lists them.
 const (
 	StatusScheduled  = "SCHEDULED"
 	StatusGenerating = "GENERATING"

@@ -5,7 +5,7 @@ import (
 )
 
 // Columns are the audit-log column headings exactly as DigiCert sends them
-// (ref §7), in the order rows carry them.
+// in their documented audit-log report, in the order rows carry them.
 var Columns = [...]string{
 	"Account ID",
 	"Action",
