@@ -67,13 +67,15 @@ func TestCorruptCheckpointIsAnError(t *testing.T) {
 		{"version 1 (SHA-256 hashes)", func(t *testing.T, p string) { setVersion(t, p, 1) }, "format version 1 and was written by an earlier development build (SHA-256 row hashes"},
 		{"journal version 1", func(t *testing.T, p string) { setJournalVersion(t, p+".journal", 1) }, ".journal has format version 1 and was written by an earlier development build"},
 		{"journal corrupt mid-file", func(t *testing.T, p string) { corruptJournalFrame(t, p+".journal") }, "checksum mismatch followed by more data"},
+		{"journal frame length past the end", func(t *testing.T, p string) { setFirstFrameLen(t, p+".journal", 1<<20) }, "a record's length is damaged and valid records follow it"},
+		{"journal frame length up to the end", func(t *testing.T, p string) { setFirstFrameLen(t, p+".journal", -1) }, "checksum mismatch followed by more data"},
 		{"journal header", func(t *testing.T, p string) { flip(t, p+".journal", 1) }, "bad header"},
 		{"journal newer than snapshot", func(t *testing.T, p string) { setJournalGen(t, p+".journal", 99) }, "newer than its state file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := shippedRig(t)
-			if c.name == "journal corrupt mid-file" {
+			if strings.HasPrefix(c.name, "journal corrupt mid-file") || strings.HasPrefix(c.name, "journal frame") {
 				// Leave two journal frames behind (no final snapshot).
 				r.open()
 				r.poll()
@@ -266,4 +268,64 @@ func corruptJournalFrame(t *testing.T, path string) {
 	}
 	b[journalHeader+frameHeader+first/2] ^= 0xff
 	os.WriteFile(path, b, 0o600)
+}
+
+// setFirstFrameLen rewrites the length of the first journal frame, which
+// has another frame after it: to n, or (n < 0) so that it ends exactly at
+// the end of the file.
+func setFirstFrameLen(t *testing.T, path string, n int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := int(binary.BigEndian.Uint32(b[journalHeader:]))
+	if journalHeader+frameHeader+first >= len(b) {
+		t.Fatalf("journal holds one frame only (%d bytes)", len(b))
+	}
+	if n < 0 {
+		n = len(b) - journalHeader - frameHeader
+	}
+	binary.BigEndian.PutUint32(b[journalHeader:], uint32(n))
+	os.WriteFile(path, b, 0o600)
+}
+
+// A state_file that is a symbolic link is followed: the checkpoint is
+// written where it points (the link stays a link), and a second input
+// reaching the same checkpoint through the link meets the first one's lock.
+// A dangling link is refused.
+func TestStateFileSymlink(t *testing.T) {
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 10:00:00", "A"))
+	r := newFakeRig(t, src, nil)
+	r.poll()
+	link := filepath.Join(t.TempDir(), "link.state")
+	if err := os.Symlink(r.cfg.StateFile, link); err != nil {
+		t.Fatal(err)
+	}
+	cfg := r.cfg
+	cfg.StateFile = link
+	_, err := newEngine(cfg, &flb.MemoryLogger{}, newFakeSource(), r.clk)
+	if err == nil || !strings.Contains(err.Error(), "give every [INPUT] its own state_file") {
+		t.Fatalf("second engine on the same checkpoint through a link: %v", err)
+	}
+	r.stop()
+	e, err := newEngine(cfg, r.log, src, r.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.led.len(); n != 1 {
+		t.Errorf("through the link the engine knows %d rows, want 1", n)
+	}
+	if err := e.Stop(5e9); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a regular file: %v %v", st.Mode(), err)
+	}
+	dangling := filepath.Join(t.TempDir(), "dangling.state")
+	os.Symlink(filepath.Join(t.TempDir(), "missing", "x.state"), dangling)
+	cfg.StateFile = dangling
+	if _, err := newEngine(cfg, r.log, src, r.clk); err == nil || !strings.Contains(err.Error(), "point state_file at the checkpoint file itself") {
+		t.Errorf("dangling link: %v", err)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -80,6 +82,14 @@ func New(cfg Config, log flb.Logger) (*Engine, error) {
 }
 
 func newEngine(cfg Config, log flb.Logger, src source, clk clock) (*Engine, error) {
+	real, err := resolveStateFile(cfg.StateFile)
+	if err != nil {
+		return nil, fmt.Errorf("in_digicert: %w", err)
+	}
+	if real != cfg.StateFile {
+		log.Info("in_digicert: state_file is a symbolic link; the checkpoint is locked and written where it points", "state_file", cfg.StateFile, "target", real)
+		cfg.StateFile = real
+	}
 	e := &Engine{
 		cfg: cfg, log: log, src: src, clock: clk,
 		buf:  newBuffer(cfg.BufferSize, cfg.MaxBytesPerCollect),
@@ -91,6 +101,27 @@ func newEngine(cfg Config, log flb.Logger, src source, clk clock) (*Engine, erro
 	}
 	e.p.after = e.meta.LastRunID
 	return e, nil
+}
+
+// resolveStateFile follows a symbolic link in state_file (its
+// final component), so the lock on the journal and the snapshot's atomic rename
+// act on the real file: two inputs reaching one checkpoint through a link
+// then meet the same lock instead of sharing it unnoticed, and a rename does
+// not replace the link with a regular file. A link to a missing file is
+// refused rather than guessed at.
+func resolveStateFile(p string) (string, error) {
+	st, err := os.Lstat(p)
+	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		return p, nil // a regular file, or none yet (a directory link is harmless: the journal is the same file either way)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("state_file: %s is a symbolic link that cannot be followed (%v): point state_file at the checkpoint file itself", p, err)
+	}
+	if st, err := os.Stat(real); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("state_file: %s is a symbolic link to %s, which is not a regular file: point state_file at the checkpoint file itself", p, real)
+	}
+	return real, nil
 }
 
 // load reads the snapshot and replays the journal into the ledger.

@@ -33,6 +33,7 @@ const (
 	recRows     byte = 1 // n × rowMeta (metaSize bytes each): rows released to Fluent Bit
 	recRunStart byte = 2 // JSON digicert.Run: the READY run being shipped
 	recRunDone  byte = 3 // run id: every row of that run was released
+	recMax           = recRunDone
 )
 
 type journal struct {
@@ -96,14 +97,20 @@ func (j *journal) load(snapGen uint64, apply func(typ byte, data []byte) error) 
 		n := int(binary.BigEndian.Uint32(rest))
 		end := frameHeader + n
 		if n == 0 || n > maxFrame || end > len(rest) {
-			break // torn: the frame runs past the end of the file
+			// Looks torn (the frame runs past the end of the file), but
+			// only the last append can be torn: a damaged length in the
+			// middle would otherwise silently drop every later record.
+			if p := nextFrame(rest, 1); p >= 0 {
+				return 0, fmt.Errorf("journal %s is %w at offset %d (a record's length is damaged and valid records follow it at offset %d): %s", j.path, errCorrupt, off, off+p, journalFix)
+			}
+			break
 		}
 		payload := rest[frameHeader:end]
 		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(rest[4:]) {
-			if end == len(rest) {
+			if end == len(rest) && nextFrame(rest, 1) < 0 {
 				break // the last frame, torn by a crash
 			}
-			return 0, fmt.Errorf("journal %s is %w at offset %d (checksum mismatch followed by more data): delete the journal to start from the last snapshot (rows released since may be sent again)", j.path, errCorrupt, off)
+			return 0, fmt.Errorf("journal %s is %w at offset %d (checksum mismatch followed by more data): %s", j.path, errCorrupt, off, journalFix)
 		}
 		if err := apply(payload[0], payload[1:]); err != nil {
 			return 0, fmt.Errorf("journal %s is %w at offset %d: %v", j.path, errCorrupt, off, err)
@@ -117,6 +124,31 @@ func (j *journal) load(snapGen uint64, apply func(typ byte, data []byte) error) 
 		}
 	}
 	return int64(len(data) - off), nil
+}
+
+// journalFix says what to do about a corrupt journal.
+const journalFix = "delete the journal to start from the last snapshot (rows released since may be sent again), or restore both files from a backup"
+
+// nextFrame returns the first offset at or after from where a whole, valid
+// frame starts in b (length in range, payload within b, known record type,
+// matching checksum), or -1. A torn tail holds none: it is one partly
+// written frame. Only called on a damaged tail, so the byte-wise scan is
+// not on any hot path.
+func nextFrame(b []byte, from int) int {
+	for p := from; p+frameHeader < len(b); p++ {
+		n := int(binary.BigEndian.Uint32(b[p:]))
+		if n == 0 || n > len(b)-p-frameHeader {
+			continue
+		}
+		payload := b[p+frameHeader : p+frameHeader+n]
+		if t := payload[0]; t < recRows || t > recMax {
+			continue
+		}
+		if crc32.Checksum(payload, castagnoli) == binary.BigEndian.Uint32(b[p+4:]) {
+			return p
+		}
+	}
+	return -1
 }
 
 // reset empties the journal for a new snapshot generation.
