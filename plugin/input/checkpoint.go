@@ -29,31 +29,39 @@ import (
 // (a crash after the snapshot rename, before the journal reset) is already in
 // the snapshot and is dropped.
 //
-// Snapshot format, version 2 (integers big-endian):
+// Snapshot format, version 3 (integers big-endian):
 //
 //	"DGCSTATE"  magic
-//	u32         version (2)
+//	u32         version (3)
 //	u64         generation
-//	u32, bytes  length and JSON of stateMeta
+//	u32, bytes  length and JSON of stateMeta (with the row-hash key)
 //	u64         number of rows
 //	rows        25 bytes each: 16-byte hash, u32 time, u32 count, u8 flags
 //	u32         CRC-32C of everything before it
 //
 // 1,000,000 rows make a 25 MB snapshot, written in well under a second.
 //
-// Version 1 had the same layout with SHA-256-based row hashes; version 2 uses
-// hashBody's fast hash. Old hashes cannot be converted (the rows are not
-// stored), so a version 1 file is refused with what to do, not misread: the
-// project had no release with version 1, and guessing would either re-ship
-// or skip rows silently.
+// Versions differ only in the row hash. Version 3 rows are hashed with
+// hashKey.sum under the key in stateMeta; a row flagged flagLegacyHash was
+// carried over from version 2, whose unkeyed hashBody cannot be converted
+// (rows are not stored). Version 2 files are read with every row flagged so;
+// the engine looks such rows up by their old hash until they are seen again
+// (then they move to the keyed hash) or leave the dedup window. Version 1
+// (SHA-256 row hashes, never released) is refused with what to do. A version
+// newer than this build is refused: guessing would re-ship or skip rows.
 
 const (
 	snapshotMagic   = "DGCSTATE"
-	snapshotVersion = 2
+	snapshotVersion = 3
+	// legacyVersion is the last format with unkeyed row hashes.
+	legacyVersion = 2
 )
 
 // oldHashFormat explains a checkpoint written before the row hash changed.
 const oldHashFormat = "was written by an earlier development build (SHA-256 row hashes, which this build cannot convert): move the state file and its .journal away to start afresh (the rows still in the report are shipped again; remove those already delivered downstream if duplicates matter)"
+
+// newerFormat explains a checkpoint written by a newer plugin version.
+const newerFormat = "which is newer than this build reads (up to %d): it was written by a newer version of in_digicert; run that version (downgrading is not supported), or move the state file and its .journal away to start afresh (the rows still in the report are shipped again)"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -68,13 +76,17 @@ type stateMeta struct {
 	Current *digicert.Run `json:"current_run,omitempty"`
 	// Watermark is the newest event time shipped (unix s), 0 = none.
 	Watermark uint32 `json:"watermark,omitempty"`
-	SavedAt   string `json:"saved_at,omitempty"`
+	// HashKey is the row-hash key (hex, 128 bits), created with the
+	// checkpoint. Empty in version 2 files.
+	HashKey string `json:"hash_key,omitempty"`
+	SavedAt string `json:"saved_at,omitempty"`
 }
 
 // snapshot is a decoded state file.
 type snapshot struct {
-	gen  uint64
-	meta stateMeta
+	version uint32
+	gen     uint64
+	meta    stateMeta
 }
 
 // errCorrupt marks a checkpoint that exists but cannot be trusted.
@@ -107,10 +119,17 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 	if err := r.readFull(head[8:]); err != nil {
 		return bad("short header", err)
 	}
-	if v := binary.BigEndian.Uint32(head[8:]); v == 1 {
-		return snapshot{}, fmt.Errorf("state file %s has format version 1 and %s", path, oldHashFormat)
-	} else if v != snapshotVersion {
-		return snapshot{}, fmt.Errorf("state file %s has format version %d; this build reads version %d: use the plugin version that wrote it, or a new state_file", path, v, snapshotVersion)
+	v := binary.BigEndian.Uint32(head[8:])
+	switch {
+	case v < legacyVersion:
+		return snapshot{}, fmt.Errorf("state file %s has format version %d and %s", path, v, oldHashFormat)
+	case v > snapshotVersion:
+		return snapshot{}, fmt.Errorf("state file %s has format version %d, "+newerFormat, path, v, snapshotVersion)
+	}
+	s.version = v
+	var rowFlags uint8
+	if v == legacyVersion {
+		rowFlags = flagLegacyHash
 	}
 	s.gen = binary.BigEndian.Uint64(head[12:])
 	metaLen := binary.BigEndian.Uint32(head[20:])
@@ -141,7 +160,9 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 		if err := r.readFull(rb[:]); err != nil {
 			return bad("short rows", err)
 		}
-		fn(readMeta(rb[:]))
+		m := readMeta(rb[:])
+		m.flags |= rowFlags
+		fn(m)
 	}
 	sum := r.crc // everything before the trailer
 	var tb [4]byte

@@ -2,6 +2,9 @@ package input
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +41,9 @@ type Engine struct {
 
 	mu          sync.Mutex // guards the fields below; taken before buf.mu, never after
 	led         *ledger
+	old         *ledger // rows from a format version 2 checkpoint, by unkeyed hash; nil once none is left
+	key         hashKey // row-hash key of this checkpoint
+	resave      bool    // write a snapshot even if nothing changed (new key, format upgrade)
 	jr          *journal
 	gen         uint64    // snapshot generation on disk
 	meta        stateMeta // durable run progress (LastRunID, Current)
@@ -130,7 +136,7 @@ func (e *Engine) load() error {
 	if err != nil {
 		return fmt.Errorf("state_file: %w", err)
 	}
-	snap, err := readSnapshot(e.cfg.StateFile, e.led.commit)
+	snap, err := readSnapshot(e.cfg.StateFile, e.loadRow)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		snap.meta.ReportID = e.cfg.ReportID
@@ -142,32 +148,103 @@ func (e *Engine) load() error {
 		return fmt.Errorf("state_file: %s holds the checkpoint of report %s, not %s: give every report its own state_file", e.cfg.StateFile, snap.meta.ReportID, e.cfg.ReportID)
 	}
 	e.meta = snap.meta
-	e.led.wm = max(e.led.wm, snap.meta.Watermark)
 	e.gen = snap.gen
-	dropped, err := jr.load(snap.gen, e.replay)
+	if err := e.loadKey(snap.version); err != nil {
+		jr.close()
+		return fmt.Errorf("state_file: %w", err)
+	}
+	dropped, err := jr.load(snap.gen, func(typ byte, data []byte) error {
+		return e.replay(typ, data, jr.version == legacyVersion)
+	})
 	if err != nil {
 		jr.close()
 		return fmt.Errorf("state_file: %w", err)
 	}
 	e.jr = jr
+	e.led.wm = max(e.led.wm, snap.meta.Watermark)
+	if e.old != nil {
+		e.led.wm = max(e.led.wm, e.old.wm)
+	}
 	if dropped > 0 {
 		e.log.Warn("in_digicert: the checkpoint journal ended in a partly written record (the process stopped while writing it); that record is dropped, so up to one batch of rows may be sent again",
 			"report_id", e.cfg.ReportID, "bytes", dropped)
 	}
+	if e.resave {
+		// The key must be on disk before any row hashed with it is
+		// journaled; an upgraded checkpoint is rewritten in the new format
+		// at once, so a crash cannot leave a mix of formats behind.
+		if err := e.compact(); err != nil {
+			jr.close()
+			return fmt.Errorf("state_file: %w", err)
+		}
+		if snap.version == legacyVersion {
+			e.log.Info("in_digicert: checkpoint upgraded to format version 3 (keyed row hashes); rows it already held are recognised by their old hash until they leave the dedup window",
+				"report_id", e.cfg.ReportID, "state_file", e.cfg.StateFile, "legacy_rows", e.old.len())
+		}
+	}
 	e.log.Info("in_digicert: checkpoint loaded", "report_id", e.cfg.ReportID, "state_file", e.cfg.StateFile,
-		"known_rows", e.led.len(), "watermark", formatSec(e.led.wm), "last_run_id", e.meta.LastRunID, "mode", e.cfg.Mode)
+		"known_rows", e.knownRows(), "watermark", formatSec(e.led.wm), "last_run_id", e.meta.LastRunID, "mode", e.cfg.Mode)
 	return nil
 }
 
-// replay applies one journal record.
-func (e *Engine) replay(typ byte, data []byte) error {
+// loadKey takes the row-hash key from the loaded snapshot, or creates one
+// for a new checkpoint or one upgraded from format version 2.
+func (e *Engine) loadKey(version uint32) error {
+	if e.meta.HashKey != "" {
+		b, err := hex.DecodeString(e.meta.HashKey)
+		if err != nil || len(b) != 16 {
+			return fmt.Errorf("state file %s is %w: bad hash_key", e.cfg.StateFile, errCorrupt)
+		}
+		e.key = hashKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])}
+		return nil
+	}
+	if version > legacyVersion {
+		return fmt.Errorf("state file %s is %w: no hash_key", e.cfg.StateFile, errCorrupt)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("creating the row-hash key: %w", err)
+	}
+	e.key = hashKey{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])}
+	e.meta.HashKey = hex.EncodeToString(b[:])
+	e.resave = true
+	return nil
+}
+
+// loadRow applies one row of the snapshot or the journal.
+func (e *Engine) loadRow(m rowMeta) {
+	if m.flags&flagLegacyHash == 0 {
+		e.led.commit(m)
+		return
+	}
+	if e.old == nil {
+		e.old = newLedger()
+	}
+	m.flags &^= flagLegacyHash
+	e.old.commit(m)
+}
+
+func (e *Engine) knownRows() int {
+	if e.old != nil {
+		return e.led.len() + e.old.len()
+	}
+	return e.led.len()
+}
+
+// replay applies one journal record; legacy says its rows carry format
+// version 2 hashes.
+func (e *Engine) replay(typ byte, data []byte, legacy bool) error {
 	switch typ {
 	case recRows:
 		if len(data)%metaSize != 0 {
 			return fmt.Errorf("row record of %d bytes", len(data))
 		}
 		for i := 0; i < len(data); i += metaSize {
-			e.led.commit(readMeta(data[i:]))
+			m := readMeta(data[i:])
+			if legacy {
+				m.flags |= flagLegacyHash
+			}
+			e.loadRow(m)
 		}
 	case recRunStart:
 		var r digicert.Run
@@ -342,15 +419,30 @@ func (e *Engine) compact() error {
 	if e.closed {
 		return nil
 	}
-	if e.jr.size <= journalHeader && !e.journalErr && e.jr.gen == e.gen && e.gen > 0 {
+	if e.jr.size <= journalHeader && !e.journalErr && e.jr.gen == e.gen && e.gen > 0 && !e.resave {
 		return nil // nothing happened since the last snapshot
 	}
-	pruned := e.led.prune(e.pruneFloor(), e.activeGen)
+	floor := e.pruneFloor()
+	pruned := e.led.prune(floor, e.activeGen)
+	if e.old != nil {
+		if pruned += e.old.prune(floor, 0); e.old.len() == 0 {
+			e.old = nil
+		}
+	}
+	rows := func(fn func(rowMeta)) {
+		e.led.durable(fn)
+		if e.old != nil {
+			e.old.durable(func(m rowMeta) {
+				m.flags |= flagLegacyHash
+				fn(m)
+			})
+		}
+	}
 	count := 0
-	e.led.durable(func(rowMeta) { count++ })
+	rows(func(rowMeta) { count++ })
 	meta := e.meta
 	meta.Watermark = e.led.wm
-	if err := writeSnapshot(e.cfg.StateFile, e.gen+1, meta, e.led.durable, count); err != nil {
+	if err := writeSnapshot(e.cfg.StateFile, e.gen+1, meta, rows, count); err != nil {
 		err = fmt.Errorf("in_digicert: saving checkpoint: %w: check free space and permissions of the state_file directory", err)
 		if msg := err.Error(); msg != e.lastSnapErr {
 			e.lastSnapErr = msg
@@ -359,6 +451,7 @@ func (e *Engine) compact() error {
 		return err
 	}
 	e.lastSnapErr = ""
+	e.resave = false
 	e.gen++
 	e.noteJournal(e.jr.reset(e.gen))
 	e.log.Debug("in_digicert: checkpoint saved", "report_id", e.cfg.ReportID, "rows", count, "pruned", pruned, "watermark", formatSec(e.led.wm))

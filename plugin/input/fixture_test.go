@@ -93,6 +93,18 @@ func TestCheckpointUpgradeFromV2(t *testing.T) {
 	src.add("r3", append(all, row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:30:00", "F"))...)
 	src.add("r4", append(all, row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:30:00", "F"), row("06-Feb-2025 11:40:00", "G"))...)
 	r := newFakeRig(t, src, func(c *Config) { c.StateFile = state })
+	// Loading rewrote both files in the current format, with a key.
+	if st, err := os.ReadFile(state); err != nil || binary.BigEndian.Uint32(st[8:]) != snapshotVersion {
+		t.Fatalf("state file after loading: %v", err)
+	}
+	if j, err := os.ReadFile(state + ".journal"); err != nil || binary.BigEndian.Uint16(j[4:]) != journalVersion {
+		t.Fatalf("journal after loading: %v", err)
+	}
+	if len(r.logLines("checkpoint upgraded to format version 3")) != 1 {
+		t.Errorf("upgrade not logged:\n%s", r.log)
+	}
+	r.crash() // the upgraded checkpoint alone must carry the legacy rows
+	r.open()
 	r.poll()
 	r.restart()
 	r.poll()

@@ -11,7 +11,7 @@ import (
 
 // The journal (state_file + ".journal") is append-only between snapshots.
 //
-//	header: "DGCJ", u16 version (2; 1 had SHA-256 row hashes), u16 zero, u64 snapshot generation,
+//	header: "DGCJ", u16 version (3; 2 had unkeyed row hashes, see checkpoint.go), u16 zero, u64 snapshot generation,
 //	        u32 CRC-32C of the 16 bytes before it
 //	frames: u32 payload length, u32 CRC-32C of the payload, payload
 //	payload: record type byte, then its data
@@ -22,7 +22,7 @@ import (
 
 const (
 	journalMagic   = "DGCJ"
-	journalVersion = 2
+	journalVersion = 3
 	journalHeader  = 20
 	frameHeader    = 8
 	maxFrame       = 1 << 30
@@ -41,7 +41,10 @@ type journal struct {
 	path string
 	gen  uint64
 	size int64 // valid bytes: header and whole frames
-	buf  []byte
+	// version of the file as loaded (legacyVersion: its rows have unkeyed
+	// hashes); a reset writes journalVersion.
+	version uint16
+	buf     []byte
 }
 
 // openJournal opens (or creates, mode 0600) the journal and locks it so that
@@ -76,11 +79,14 @@ func (j *journal) load(snapGen uint64, apply func(typ byte, data []byte) error) 
 	if string(h[:4]) != journalMagic || binary.BigEndian.Uint32(h[16:]) != crc32.Checksum(h[:16], castagnoli) {
 		return 0, fmt.Errorf("journal %s is %w (bad header): if the state file is intact, delete the journal to start from the last snapshot (rows released since may be sent again)", j.path, errCorrupt)
 	}
-	if v := binary.BigEndian.Uint16(h[4:]); v == 1 {
-		return 0, fmt.Errorf("journal %s has format version 1 and %s", j.path, oldHashFormat)
-	} else if v != journalVersion {
-		return 0, fmt.Errorf("journal %s has format version %d; this build reads version %d", j.path, v, journalVersion)
+	v := binary.BigEndian.Uint16(h[4:])
+	switch {
+	case v < legacyVersion:
+		return 0, fmt.Errorf("journal %s has format version %d and %s", j.path, v, oldHashFormat)
+	case v > journalVersion:
+		return 0, fmt.Errorf("journal %s has format version %d, "+newerFormat, j.path, v, journalVersion)
 	}
+	j.version = v
 	gen := binary.BigEndian.Uint64(h[8:])
 	switch {
 	case gen < snapGen:
@@ -167,7 +173,7 @@ func (j *journal) reset(gen uint64) error {
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("syncing journal: %w", err)
 	}
-	j.gen, j.size = gen, int64(len(h))
+	j.gen, j.size, j.version = gen, int64(len(h)), journalVersion
 	return nil
 }
 

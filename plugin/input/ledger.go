@@ -9,6 +9,10 @@ import (
 // implausibly far in the future). Its sec is then a collection time, see entry.
 const flagUntimed uint8 = 1
 
+// flagLegacyHash marks, in the checkpoint files only, a row whose hash is
+// the unkeyed hashBody of format version 2 (see checkpoint.go).
+const flagLegacyHash uint8 = 2
+
 // rowMeta travels with each buffered row and becomes its journal record once
 // the row's batch is released.
 type rowMeta struct {
@@ -164,6 +168,40 @@ func (l *ledger) prune(floor, activeGen uint32) int {
 	}
 	l.n -= n
 	return n
+}
+
+// take removes and returns the entry for h, if known.
+func (l *ledger) take(h rowHash) (entry, uint8, bool) {
+	s := &l.shards[h[15]]
+	if len(s.tags) == 0 {
+		return entry{}, 0, false
+	}
+	want := tagUsed | h[14]&tagHash
+	for i := s.home(&h); s.tags[i] != 0; {
+		if t := s.tags[i]; t&^tagUntimed == want && s.ents[i].hash == h {
+			e := s.ents[i]
+			s.remove(i)
+			l.n--
+			return e, tagFlags(t), true
+		}
+		if i++; i == len(s.tags) {
+			i = 0
+		}
+	}
+	return entry{}, 0, false
+}
+
+// adopt moves what old knows about a row under hash lh (its format version
+// 2 hash) to the same row's keyed hash h in l, keeping the larger counts.
+func (l *ledger) adopt(old *ledger, lh, h rowHash) {
+	oe, flags, ok := old.take(lh)
+	if !ok {
+		return
+	}
+	e, _ := l.find(h, oe.sec, flags)
+	e.sec = max(e.sec, oe.sec)
+	e.shipped = max(e.shipped, oe.shipped)
+	e.promised = max(e.promised, oe.promised, e.shipped)
 }
 
 // durable calls fn for every row with released occurrences: what a snapshot holds.

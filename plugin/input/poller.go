@@ -301,7 +301,8 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 			}
 			continue
 		}
-		m := rowMeta{hash: hashBody(rec[len(prefix):])}
+		body := rec[len(prefix):]
+		m := rowMeta{hash: e.key.sum(body)}
 		t, terr := eventTime(tv)
 		switch {
 		case terr != nil:
@@ -323,6 +324,9 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 			m.sec = unixSec(now)
 		}
 		e.mu.Lock()
+		if e.old != nil && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
+			e.led.adopt(e.old, hashBody(body), m.hash)
+		}
 		d, count := e.led.observe(m.hash, m.sec, m.flags, gen, cutoff, unixSec(now))
 		e.mu.Unlock()
 		switch d {
