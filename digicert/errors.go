@@ -24,6 +24,9 @@ var (
 	// ErrRunNotFound: the run is unknown (HTTP 404 on a run's download),
 	// typically because report files are kept for 90 days only.
 	ErrRunNotFound = errors.New("digicert: report run not found")
+	// ErrEmptyBody: a run's download answered with no body at all (a
+	// READY run's file holds at least an empty JSON array); retry later.
+	ErrEmptyBody = errors.New("digicert: empty report body")
 	// ErrRateLimited: still rate limited (HTTP 429) when retries ran out.
 	ErrRateLimited = errors.New("digicert: rate limited")
 	// ErrDownloadTimeout: one download (one part of a run) did not finish

@@ -122,11 +122,16 @@ func (r *Rows) openPart(i int) error {
 	if err != nil {
 		return err
 	}
+	if p.size == 0 {
+		// A READY run's file holds at least "[]": an empty answer is a
+		// proxy's or a half-ready server's, and reading it as zero rows
+		// would let a caller mark the run done.
+		p.close()
+		return fmt.Errorf("digicert: run %s of report %s: part %d came with an empty body: %w", r.run.RunID, r.run.ReportID, i, ErrEmptyBody)
+	}
 	r.body, r.member = p, 0
 	r.inflated = r.c.maxInflated
 	switch {
-	case p.size == 0:
-		r.c.log.Warn("digicert: run part has an empty body; reading it as zero rows", "report_id", r.run.ReportID, "run_id", r.run.RunID, "part", i)
 	case p.zip != nil:
 		if !r.startMember() {
 			return r.err

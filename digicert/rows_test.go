@@ -95,8 +95,8 @@ func TestOpen(t *testing.T) {
 			"/reports/v1/report/rep/run/download?report_format=JSON&split_report_sequence=0",
 			"/reports/v1/report/rep/run/download?report_format=JSON&split_report_sequence=1",
 			"/reports/v1/report/rep/run/download?report_format=JSON&split_report_sequence=2"}},
-		{"empty body is zero rows", ready, func(w http.ResponseWriter, r *http.Request, n int) {}, nil, "", nil},
-		{"204 is zero rows", ready, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(204) }, nil, "", nil},
+		{"empty body is an error, not zero rows", ready, func(w http.ResponseWriter, r *http.Request, n int) {}, nil, "part 0 came with an empty body", nil},
+		{"204 is an error, not zero rows", ready, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(204) }, nil, "part 0 came with an empty body", nil},
 		{"empty array", ready, func(w http.ResponseWriter, r *http.Request, n int) { w.Write([]byte("[]")) }, nil, "", nil},
 		{"zip without a json member", ready, func(w http.ResponseWriter, r *http.Request, n int) {
 			w.Write(zipOf(t, "report.csv", "a,b\n1,2\n"))

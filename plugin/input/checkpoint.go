@@ -68,18 +68,28 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // stateMeta is the non-row part of the checkpoint.
 type stateMeta struct {
 	ReportID string `json:"report_id"`
-	// LastRunID is the newest run all of whose rows were released. Follow
-	// mode asks for READY runs after it.
+	// LastRunID is the last run all of whose rows were released. Follow
+	// mode tracks DoneRuns instead; a checkpoint with only LastRunID (format
+	// version 2) has every run up to it in history counted as done.
 	LastRunID string `json:"last_run_id,omitempty"`
 	// Current is the READY run being shipped when the checkpoint was
 	// written; run mode resumes it after a restart if it is still downloadable.
 	Current *digicert.Run `json:"current_run,omitempty"`
 	// Watermark is the newest event time shipped (unix s), 0 = none.
 	Watermark uint32 `json:"watermark,omitempty"`
+	// DoneRuns (follow mode) are the runs all of whose rows were released,
+	// or that were given up on; pruned once history no longer lists them.
+	DoneRuns []doneRun `json:"done_runs,omitempty"`
 	// HashKey is the row-hash key (hex, 128 bits), created with the
 	// checkpoint. Empty in version 2 files.
 	HashKey string `json:"hash_key,omitempty"`
 	SavedAt string `json:"saved_at,omitempty"`
+}
+
+// doneRun is a run follow mode has finished with.
+type doneRun struct {
+	ID   string `json:"id"`
+	Date string `json:"date,omitempty"` // DigiCert's run date, for pruning
 }
 
 // snapshot is a decoded state file.

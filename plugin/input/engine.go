@@ -1,6 +1,7 @@
 package input
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -12,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +52,7 @@ type Engine struct {
 	meta        stateMeta // durable run progress (LastRunID, Current)
 	committed   uint64    // every row with a smaller sequence number is in Fluent Bit
 	markers     []runMarker
+	runsDone    map[string]string // follow mode: runs done (id → DigiCert's run date), see follow
 	activeGen   uint32            // run being counted, 0 = none
 	activeCut   uint32            // its cutoff
 	journalErr  bool              // a journal write failed; logged once until one succeeds
@@ -70,6 +74,7 @@ type Engine struct {
 type runMarker struct {
 	seq   uint64
 	runID string
+	date  string // the run's date in history
 }
 
 // New builds an engine: it creates the DigiCert client and loads the
@@ -98,14 +103,14 @@ func newEngine(cfg Config, log flb.Logger, src source, clk clock) (*Engine, erro
 	}
 	e := &Engine{
 		cfg: cfg, log: log, src: src, clock: clk,
-		buf:  newBuffer(cfg.BufferSize, cfg.MaxBytesPerCollect),
-		led:  newLedger(),
-		done: make(chan struct{}),
+		buf:      newBuffer(cfg.BufferSize, cfg.MaxBytesPerCollect),
+		led:      newLedger(),
+		runsDone: map[string]string{},
+		done:     make(chan struct{}),
 	}
 	if err := e.load(); err != nil {
 		return nil, fmt.Errorf("in_digicert: %w", err)
 	}
-	e.p.after = e.meta.LastRunID
 	return e, nil
 }
 
@@ -149,6 +154,10 @@ func (e *Engine) load() error {
 	}
 	e.meta = snap.meta
 	e.gen = snap.gen
+	for _, d := range snap.meta.DoneRuns {
+		e.runsDone[d.ID] = d.Date
+	}
+	e.meta.DoneRuns = nil
 	if err := e.loadKey(snap.version); err != nil {
 		jr.close()
 		return fmt.Errorf("state_file: %w", err)
@@ -253,15 +262,19 @@ func (e *Engine) replay(typ byte, data []byte, legacy bool) error {
 		}
 		e.meta.Current = &r
 	case recRunDone:
-		e.markRunDone(string(data))
+		id, date, _ := strings.Cut(string(data), "\x00")
+		e.markRunDone(id, date)
 	default:
 		return fmt.Errorf("unknown record type %d", typ)
 	}
 	return nil
 }
 
-func (e *Engine) markRunDone(runID string) {
+func (e *Engine) markRunDone(runID, date string) {
 	e.meta.LastRunID = runID
+	if e.cfg.Mode == ModeFollow {
+		e.runsDone[runID] = date
+	}
 	if e.meta.Current != nil && e.meta.Current.RunID == runID {
 		e.meta.Current = nil
 	}
@@ -355,12 +368,12 @@ func (e *Engine) noteJournal(err error) {
 // settleMarkers completes the runs whose rows are all committed.
 func (e *Engine) settleMarkers() {
 	for len(e.markers) > 0 && e.markers[0].seq <= e.committed {
-		id := e.markers[0].runID
+		mk := e.markers[0]
 		e.markers = e.markers[1:]
 		if !e.closed {
-			e.noteJournal(e.jr.append(recRunDone, []byte(id)))
+			e.noteJournal(e.jr.append(recRunDone, []byte(mk.runID+"\x00"+mk.date)))
 		}
-		e.markRunDone(id)
+		e.markRunDone(mk.runID, mk.date)
 	}
 }
 
@@ -442,6 +455,7 @@ func (e *Engine) compact() error {
 	rows(func(rowMeta) { count++ })
 	meta := e.meta
 	meta.Watermark = e.led.wm
+	meta.DoneRuns = doneList(e.runsDone)
 	if err := writeSnapshot(e.cfg.StateFile, e.gen+1, meta, rows, count); err != nil {
 		err = fmt.Errorf("in_digicert: saving checkpoint: %w: check free space and permissions of the state_file directory", err)
 		if msg := err.Error(); msg != e.lastSnapErr {
@@ -456,6 +470,57 @@ func (e *Engine) compact() error {
 	e.noteJournal(e.jr.reset(e.gen))
 	e.log.Debug("in_digicert: checkpoint saved", "report_id", e.cfg.ReportID, "rows", count, "pruned", pruned, "watermark", formatSec(e.led.wm))
 	return nil
+}
+
+// doneList is the done set in a stable order (by run date, then id).
+func doneList(done map[string]string) []doneRun {
+	list := make([]doneRun, 0, len(done))
+	for id, date := range done {
+		list = append(list, doneRun{ID: id, Date: date})
+	}
+	slices.SortFunc(list, func(a, b doneRun) int {
+		return cmp.Or(cmp.Compare(a.Date, b.Date), cmp.Compare(a.ID, b.ID))
+	})
+	return list
+}
+
+// adoptLastRun upgrades a checkpoint that has only the newest run done
+// (format version 2, or one written in run mode): every run up to it in
+// history order counts as done. Callers hold e.mu.
+func (e *Engine) adoptLastRun(runs []digicert.Run) {
+	if len(e.runsDone) > 0 || e.meta.LastRunID == "" {
+		return
+	}
+	i := slices.IndexFunc(runs, func(r digicert.Run) bool { return r.RunID == e.meta.LastRunID })
+	if i < 0 {
+		return // no longer listed: every run is shipped again, the ledger drops what it knows
+	}
+	for _, r := range runs[:i+1] {
+		e.runsDone[r.RunID] = runDate(r)
+	}
+}
+
+// pruneDone forgets done runs that history no longer lists and that are
+// older than DigiCert's retention (so they cannot come back), or have no
+// readable date. The age is measured against the newest listed run, never
+// the host clock. Callers hold e.mu.
+func (e *Engine) pruneDone(runs []digicert.Run, newest time.Time) {
+	if newest.IsZero() || len(e.runsDone) == 0 {
+		return
+	}
+	listed := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		listed[r.RunID] = true
+	}
+	for id, date := range e.runsDone {
+		if listed[id] {
+			continue
+		}
+		if t, ok := parseRunDate(date); !ok || newest.Sub(t) > retention {
+			delete(e.runsDone, id)
+			delete(e.p.handled, id)
+		}
+	}
 }
 
 // pruneFloor is the oldest event time the ledger must remember: the dedup

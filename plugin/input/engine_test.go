@@ -103,6 +103,23 @@ func TestFollowRunsQueuedBeforeRelease(t *testing.T) {
 	}
 }
 
+// Follow mode through the real client: a proxy's HTML 404 page on a freshly
+// listed READY run's download is retried at the next poll, not taken for a
+// run aged out of retention.
+func TestFollowProxy404Retried(t *testing.T) {
+	sc := defaultSim()
+	r := newRig(t, sc, func(c *Config) { c.Mode = ModeFollow })
+	r.sim.Advance(2 * time.Hour)
+	r.sim.Schedule(digicertsim.DefaultReportID)
+	r.sim.Inject(digicertsim.Fault{Kind: digicertsim.FaultStatus, Status: 404, Path: "/json", Times: 1})
+	r.poll()
+	if len(r.recs) != 0 || r.sim.PendingFaults() != 0 {
+		t.Fatalf("the 404 was not served: %d rows shipped", len(r.recs))
+	}
+	r.poll()
+	r.assertExactlyOnce()
+}
+
 // Restarting from the checkpoint (a new Engine on the same state file)
 // neither repeats nor skips rows, in both modes.
 func TestRestartFromCheckpoint(t *testing.T) {

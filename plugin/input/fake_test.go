@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,13 +14,14 @@ import (
 )
 
 // fakeSource serves hand-written runs. Each call to RunReport hands out the
-// next queued run; ReadyRunsAfter lists runs after the given id.
+// next queued run; ReadyRuns lists the READY ones.
 type fakeSource struct {
 	mu        sync.Mutex
 	runs      []digicert.Run
 	rows      map[string][]string // run id → rows (JSON objects)
 	queue     []string            // run ids RunReport returns, one per call
 	breakAt   map[string]int      // run id → rows served before a download error
+	breakErr  error               // that error (default: a connection reset)
 	openErr   map[string]error
 	reportErr error
 	panics    int // Report panics this many times
@@ -67,11 +67,16 @@ func (f *fakeSource) RunReport(ctx context.Context, id string, w digicert.WaitOp
 	return nil, fmt.Errorf("fake: no run %s", next)
 }
 
-func (f *fakeSource) ReadyRunsAfter(ctx context.Context, id, after string) ([]digicert.Run, error) {
+func (f *fakeSource) ReadyRuns(ctx context.Context, id string) ([]digicert.Run, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	i := slices.IndexFunc(f.runs, func(r digicert.Run) bool { return r.RunID == after })
-	return append([]digicert.Run(nil), f.runs[i+1:]...), nil
+	var ready []digicert.Run
+	for _, r := range f.runs {
+		if r.Status == digicert.StatusReady {
+			ready = append(ready, r)
+		}
+	}
+	return ready, nil
 }
 
 func (f *fakeSource) Open(ctx context.Context, run digicert.Run) (rowIterator, error) {
@@ -81,7 +86,7 @@ func (f *fakeSource) Open(ctx context.Context, run digicert.Run) (rowIterator, e
 	if err := f.openErr[run.RunID]; err != nil {
 		return nil, err
 	}
-	it := &sliceRows{rows: f.rows[run.RunID], breakAt: -1}
+	it := &sliceRows{rows: f.rows[run.RunID], breakAt: -1, breakErr: f.breakErr}
 	if n, ok := f.breakAt[run.RunID]; ok {
 		it.breakAt = n
 		delete(f.breakAt, run.RunID) // fails once
@@ -90,15 +95,19 @@ func (f *fakeSource) Open(ctx context.Context, run digicert.Run) (rowIterator, e
 }
 
 type sliceRows struct {
-	rows    []string
-	i       int
-	breakAt int
-	err     error
+	rows     []string
+	i        int
+	breakAt  int
+	breakErr error
+	err      error
 }
 
 func (s *sliceRows) Next() bool {
 	if s.i == s.breakAt {
-		s.err = errors.New("fake: connection reset in the middle of the body")
+		s.err = s.breakErr
+		if s.err == nil {
+			s.err = errors.New("fake: connection reset in the middle of the body")
+		}
 		return false
 	}
 	if s.i >= len(s.rows) {
@@ -269,40 +278,143 @@ func TestBrokenDownloadResumesWithoutDuplicates(t *testing.T) {
 	}
 }
 
-// Follow mode: a run that broke is retried before later runs; a run that
-// is gone (404) is skipped with a warning; the last run handled survives a restart.
-func TestFollowRetriesAndSkipsGoneRuns(t *testing.T) {
+// Follow mode: a run that broke is retried before later runs; the runs done
+// survive a restart.
+func TestFollowRetriesBrokenRun(t *testing.T) {
 	src := newFakeSource()
 	src.add("r1", row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 10:00:01", "B"))
 	src.breakAt["r1"] = 1
-	src.add("r2", row("06-Feb-2025 10:00:02", "C"))
-	src.openErr["r2"] = fmt.Errorf("download: %w", digicert.ErrRunNotFound)
 	src.add("r3", row("06-Feb-2025 10:00:03", "D"))
 	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
 	r.poll() // r1 breaks after A
 	if r.count("A") != 1 || r.count("D") != 0 {
 		t.Fatalf("first poll: A=%d D=%d", r.count("A"), r.count("D"))
 	}
-	r.poll() // r1 again (B), r2 gone, r3
+	r.poll() // r1 again (B), r3
 	for _, a := range []string{"A", "B", "D"} {
 		if r.count(a) != 1 {
 			t.Errorf("%s shipped %d times", a, r.count(a))
 		}
 	}
-	if len(r.logLines("no longer downloadable")) != 1 {
-		t.Errorf("gone run not warned about:\n%s", r.log)
-	}
 	r.restart()
 	r.e.mu.Lock()
-	last := r.e.meta.LastRunID
+	done := len(r.e.runsDone)
 	r.e.mu.Unlock()
-	if last != "r3" {
-		t.Errorf("last run after restart %q, want r3", last)
+	if done != 2 {
+		t.Errorf("%d runs done after restart, want r1 and r3", done)
 	}
 	before := len(src.opened)
 	r.poll()
 	if len(src.opened) != before {
 		t.Errorf("restart re-read runs %v", src.opened[before:])
+	}
+}
+
+// Follow mode: a 404 (even a proxy's HTML page) or an empty body on a listed
+// READY run is a failed attempt, retried at later polls, not a run done: it
+// ships once the file is there. Only after maxRunFailures polls in a row is
+// it given up, at error level.
+func TestFollowTransient404IsRetried(t *testing.T) {
+	for _, cause := range []error{
+		fmt.Errorf("download: %w", digicert.ErrRunNotFound),
+		fmt.Errorf("download: %w", digicert.ErrEmptyBody),
+	} {
+		src := newFakeSource()
+		src.add("r1", row("06-Feb-2025 10:00:00", "A"))
+		src.add("r2", row("06-Feb-2025 10:00:02", "C"))
+		src.openErr["r2"] = cause
+		r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
+		r.poll()
+		r.poll()
+		src.mu.Lock()
+		delete(src.openErr, "r2") // the file is there now
+		src.mu.Unlock()
+		r.poll()
+		if r.count("A") != 1 || r.count("C") != 1 {
+			t.Fatalf("%v: A %d×, C %d×; want each once (the run must not be marked done on a transient failure)", cause, r.count("A"), r.count("C"))
+		}
+
+		// The same on a later part of a split run: the rows after it come
+		// at a later poll.
+		src.add("r2b", row("06-Feb-2025 10:00:02", "C"), row("06-Feb-2025 10:00:02", "C2"))
+		src.breakAt["r2b"], src.breakErr = 1, fmt.Errorf("download run part 1: %w", cause)
+		r.poll()
+		r.poll()
+		if r.count("C2") != 1 {
+			t.Fatalf("%v on a later part: C2 shipped %d×, want once", cause, r.count("C2"))
+		}
+
+		src.add("r3", row("06-Feb-2025 10:00:03", "D"))
+		src.add("r4", row("06-Feb-2025 10:00:04", "E"))
+		src.openErr["r3"] = cause
+		for range maxRunFailures {
+			r.poll()
+		}
+		if r.count("E") != 1 || r.count("D") != 0 {
+			t.Fatalf("%v: after %d failed polls, D %d×, E %d×; want r3 given up and r4 shipped", cause, maxRunFailures, r.count("D"), r.count("E"))
+		}
+		if l := r.logLines("giving up on a run"); len(l) != 1 || !strings.Contains(l[0], "run_id=r3") || !strings.Contains(l[0], "[error]") {
+			t.Errorf("%v: give-up not logged at error level with the run id:\n%s", cause, r.log)
+		}
+	}
+}
+
+// Follow mode: a run older than DigiCert's 90-day retention (measured against
+// the newest run DigiCert lists, not the host clock) that answers 404 is
+// skipped at once, logged at error level with its id.
+func TestFollowSkipsRunPastRetention(t *testing.T) {
+	src := newFakeSource()
+	src.add("old", row("06-Feb-2025 10:00:00", "A"))
+	src.add("new", row("06-Feb-2025 10:00:02", "C"))
+	src.runs[0].StartDate = "2024-10-01 00:00:00"
+	src.runs[1].StartDate = "2025-02-06 00:00:00"
+	src.openErr["old"] = fmt.Errorf("download: %w", digicert.ErrRunNotFound)
+	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
+	r.poll()
+	if r.count("C") != 1 {
+		t.Fatalf("the run after the expired one was not shipped at the first poll")
+	}
+	if l := r.logLines("older than DigiCert's 90-day retention"); len(l) != 1 || !strings.Contains(l[0], "run_id=old") || !strings.Contains(l[0], "[error]") {
+		t.Errorf("expired run not logged at error level with its id:\n%s", r.log)
+	}
+}
+
+// Follow mode: a run that turns READY after a newer one was shipped (runs
+// can finish out of order) is still shipped, also across a restart.
+func TestFollowOutOfOrderRuns(t *testing.T) {
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 09:00:00", "A"))
+	src.add("r2", row("06-Feb-2025 09:30:00", "B"), row("06-Feb-2025 10:00:00", "C"))
+	src.add("r3", row("06-Feb-2025 10:00:00", "C"), row("06-Feb-2025 11:00:00", "D"))
+	src.runs[1].Status = digicert.StatusGenerating // r2 finishes after r3
+	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
+	r.poll()
+	r.restart()
+	src.mu.Lock()
+	src.runs[1].Status = digicert.StatusReady
+	src.mu.Unlock()
+	r.poll()
+	for _, a := range []string{"A", "B", "C", "D"} {
+		if r.count(a) != 1 {
+			t.Errorf("%s shipped %d times, want once", a, r.count(a))
+		}
+	}
+}
+
+// A format version 2 checkpoint knows only the last run done: every run up to
+// it in history counts as done, the runs after it are shipped.
+func TestFollowAdoptsLastRunID(t *testing.T) {
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 09:00:00", "A"))
+	src.add("r2", row("06-Feb-2025 10:00:00", "B"))
+	src.add("r3", row("06-Feb-2025 11:00:00", "C"))
+	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
+	r.e.mu.Lock()
+	r.e.meta.LastRunID = "r2"
+	r.e.mu.Unlock()
+	r.poll()
+	if got := src.opened; len(got) != 1 || got[0] != "r3" {
+		t.Errorf("opened %v, want only r3", got)
 	}
 }
 

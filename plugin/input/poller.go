@@ -28,11 +28,11 @@ const (
 
 // pollerState belongs to the poller goroutine alone.
 type pollerState struct {
-	after    string         // follow mode: newest run handled by this process
-	gen      uint32         // run generation for per-run occurrence counts
-	reportOK bool           // report details checked
-	resumed  bool           // run mode: the checkpoint's unfinished run was tried
-	failures map[string]int // follow mode: consecutive failures per run id
+	handled  map[string]bool // follow mode: runs queued by this process, done once their rows are committed
+	gen      uint32          // run generation for per-run occurrence counts
+	reportOK bool            // report details checked
+	resumed  bool            // run mode: the checkpoint's unfinished run was tried
+	failures map[string]int  // follow mode: consecutive failures per run id
 	nextPoll time.Time
 	onPost   func(error) // the start-up check awaits the first POST …/run
 	enc      flb.RowEncoder
@@ -126,31 +126,47 @@ func (e *Engine) reportUnusable(info digicert.ReportInfo) error {
 	return nil
 }
 
-// follow ships every READY run newer than the last one handled, oldest first.
-// A run that fails stops the cycle (later runs wait, so the order holds) and
-// is retried at the next poll.
+// follow ships every READY run not done yet, oldest first. Runs can turn
+// READY out of order, so what is done is a set of run ids (persisted in the
+// checkpoint), not the newest id. A run that fails stops the cycle (later
+// runs wait, so the order holds) and is retried at the next poll, up to
+// maxRunFailures polls in a row. A 404 or an empty body counts as such a
+// failure (a proxy's error page, a file not yet in place); only a run older
+// than DigiCert's retention is skipped at once.
 func (e *Engine) follow(ctx context.Context) error {
-	runs, err := e.src.ReadyRunsAfter(ctx, e.cfg.ReportID, e.p.after)
+	runs, err := e.src.ReadyRuns(ctx, e.cfg.ReportID)
 	if err != nil {
 		return fmt.Errorf("listing READY runs: %w", err)
 	}
-	if len(runs) == 0 {
-		e.log.Debug("in_digicert: no new READY run", "report_id", e.cfg.ReportID, "after_run_id", e.p.after, "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
+	newest := newestRunTime(runs)
+	e.mu.Lock()
+	e.adoptLastRun(runs)
+	e.pruneDone(runs, newest)
+	var todo []digicert.Run
+	for _, r := range runs {
+		if _, done := e.runsDone[r.RunID]; !done && !e.p.handled[r.RunID] {
+			todo = append(todo, r)
+		}
+	}
+	e.mu.Unlock()
+	if len(todo) == 0 {
+		e.log.Debug("in_digicert: no new READY run", "report_id", e.cfg.ReportID, "listed", len(runs), "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
 	}
 	if e.p.failures == nil {
 		e.p.failures = map[string]int{}
 	}
-	for _, r := range runs {
+	for _, r := range todo {
 		err := e.shipRun(ctx, r)
 		switch {
 		case err == nil:
 			delete(e.p.failures, r.RunID)
 		case ctx.Err() != nil:
 			return err
-		case errors.Is(err, digicert.ErrRunNotFound):
-			e.log.Warn("in_digicert: run is listed but no longer downloadable (report files are kept 90 days); skipping it",
-				"report_id", e.cfg.ReportID, "run_id", r.RunID, "error", err.Error())
-			e.runHandled(r.RunID)
+		case errors.Is(err, digicert.ErrRunNotFound) && pastRetention(r, newest):
+			delete(e.p.failures, r.RunID)
+			e.log.Error("in_digicert: run is older than DigiCert's 90-day retention and can no longer be downloaded; skipping it (rows only in it are missing unless later runs overlap it)",
+				"report_id", e.cfg.ReportID, "run_id", r.RunID, "run_date", runDate(r), "newest_run_date", runDate(digicert.Run{StartDate: newest.Format(runDateLayout)}), "error", err.Error())
+			e.runHandled(r)
 		default:
 			if e.p.failures[r.RunID]++; e.p.failures[r.RunID] < maxRunFailures {
 				return err
@@ -158,10 +174,54 @@ func (e *Engine) follow(ctx context.Context) error {
 			delete(e.p.failures, r.RunID)
 			e.log.Error("in_digicert: giving up on a run that failed at every poll; rows that appear only in it are missing (later runs overlap it, so usually none)",
 				"report_id", e.cfg.ReportID, "run_id", r.RunID, "attempts", maxRunFailures, "error", err.Error())
-			e.runHandled(r.RunID)
+			e.runHandled(r)
 		}
 	}
 	return nil
+}
+
+// retention is how long DigiCert keeps report files.
+const retention = 90 * 24 * time.Hour
+
+// runDateLayout is how DigiCert writes run dates in report history.
+const runDateLayout = "2006-01-02 15:04:05"
+
+// runDate is the date DigiCert gives a run: its start, else its creation.
+func runDate(r digicert.Run) string {
+	if r.StartDate != "" {
+		return r.StartDate
+	}
+	return r.CreatedDate
+}
+
+// parseRunDate reads a run date; ok is false for a date it cannot read. The
+// zone is unknown, so such times are only compared with each other.
+func parseRunDate(s string) (time.Time, bool) {
+	for _, layout := range []string{runDateLayout, time.RFC3339, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// newestRunTime is the latest run date in the listing (zero if none can be
+// read): DigiCert's own clock, so retention is judged without the host's.
+func newestRunTime(runs []digicert.Run) time.Time {
+	var newest time.Time
+	for _, r := range runs {
+		if t, ok := parseRunDate(runDate(r)); ok && t.After(newest) {
+			newest = t
+		}
+	}
+	return newest
+}
+
+// pastRetention reports whether run r is older than DigiCert's retention,
+// measured against the newest run DigiCert lists.
+func pastRetention(r digicert.Run, newest time.Time) bool {
+	t, ok := parseRunDate(runDate(r))
+	return ok && !newest.IsZero() && newest.Sub(t) > retention
 }
 
 // trigger (run mode) first resumes the run a previous process was shipping,
@@ -250,19 +310,22 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 			append(args, "error", err.Error())...)
 		return fmt.Errorf("reading run %s: %w", run.RunID, err)
 	}
-	e.runHandled(run.RunID)
+	e.runHandled(run)
 	e.log.Info("in_digicert: run shipped", append(args, "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))...)
 	return nil
 }
 
-// runHandled records that every row of runID is queued: the run becomes the
-// checkpoint's last run once all of them are committed.
-func (e *Engine) runHandled(runID string) {
-	e.p.after = runID
+// runHandled records that every row of run is queued: the run is done once
+// all of them are committed.
+func (e *Engine) runHandled(run digicert.Run) {
+	if e.p.handled == nil {
+		e.p.handled = map[string]bool{}
+	}
+	e.p.handled[run.RunID] = true
 	seq := e.buf.seq()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.markers = append(e.markers, runMarker{seq: seq, runID: runID})
+	e.markers = append(e.markers, runMarker{seq: seq, runID: run.RunID, date: runDate(run)})
 	e.settleMarkers()
 }
 

@@ -11,7 +11,7 @@ import (
 type source interface {
 	Report(ctx context.Context, reportID string) (digicert.ReportInfo, error)
 	RunReport(ctx context.Context, reportID string, w digicert.WaitOptions) ([]digicert.Run, error)
-	ReadyRunsAfter(ctx context.Context, reportID, afterRunID string) ([]digicert.Run, error)
+	ReadyRuns(ctx context.Context, reportID string) ([]digicert.Run, error)
 	Open(ctx context.Context, run digicert.Run) (rowIterator, error)
 }
 
@@ -35,4 +35,9 @@ func (c clientSource) Open(ctx context.Context, run digicert.Run) (rowIterator, 
 		return nil, err // not a typed nil inside the interface
 	}
 	return rows, nil
+}
+
+// ReadyRuns lists every READY run of the report in history, oldest first.
+func (c clientSource) ReadyRuns(ctx context.Context, reportID string) ([]digicert.Run, error) {
+	return c.History(ctx, digicert.HistoryQuery{ReportID: reportID, Statuses: []string{digicert.StatusReady}})
 }
