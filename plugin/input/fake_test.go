@@ -442,3 +442,40 @@ func TestConfigErrorsBackOff(t *testing.T) {
 		}
 	}
 }
+
+// The host clock jumping back or forward by more than dedup_window neither
+// repeats nor skips rows: rows are judged by event times and the
+// checkpoint, not by the clock. Untimed rows included.
+func TestHostClockJumps(t *testing.T) {
+	for _, jump := range []time.Duration{-365 * 24 * time.Hour, -72 * time.Hour, 72 * time.Hour, 365 * 24 * time.Hour} {
+		t.Run(jump.String(), func(t *testing.T) {
+			src := newFakeSource()
+			base := []string{row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:00:00", "B"), `{"Action":"U1"}`}
+			later := append(append([]string{}, base...), row("06-Feb-2025 12:30:00", "C"), row("06-Feb-2025 13:30:00", "D"), `{"Action":"U2"}`)
+			latest := append(append([]string{}, later...), row("06-Feb-2025 15:00:00", "E"))
+			src.add("r1", base...)
+			src.add("r2", later...)
+			src.add("r3", later...)
+			src.add("r4", latest...)
+			src.add("r5", latest...)
+			r := newFakeRig(t, src, nil)
+			clk := r.clk.(*fixedClock)
+			r.poll()
+			clk.mu.Lock()
+			clk.now = clk.now.Add(jump)
+			clk.mu.Unlock()
+			for range 4 {
+				r.poll()
+				r.restart()
+			}
+			for _, a := range []string{"A", "B", "U1", "C", "D", "U2", "E"} {
+				if n := r.count(a); n != 1 {
+					t.Errorf("%s shipped %d times, want once", a, n)
+				}
+			}
+			if warned := len(r.logLines("the host clock is behind")) > 0; warned != (jump < 0) {
+				t.Errorf("clock warning logged: %v, want %v", warned, jump < 0)
+			}
+		})
+	}
+}

@@ -28,15 +28,16 @@ const (
 
 // pollerState belongs to the poller goroutine alone.
 type pollerState struct {
-	handled  map[string]bool // follow mode: runs queued by this process, done once their rows are committed
-	gen      uint32          // run generation for per-run occurrence counts
-	reportOK bool            // report details checked
-	resumed  bool            // run mode: the checkpoint's unfinished run was tried
-	failures map[string]int  // follow mode: consecutive failures per run id
-	nextPoll time.Time
-	onPost   func(error) // the start-up check awaits the first POST …/run
-	enc      flb.RowEncoder
-	rec      []byte
+	clockWarned bool            // the host clock was found behind the watermark
+	handled     map[string]bool // follow mode: runs queued by this process, done once their rows are committed
+	gen         uint32          // run generation for per-run occurrence counts
+	reportOK    bool            // report details checked
+	resumed     bool            // run mode: the checkpoint's unfinished run was tried
+	failures    map[string]int  // follow mode: consecutive failures per run id
+	nextPoll    time.Time
+	onPost      func(error) // the start-up check awaits the first POST …/run
+	enc         flb.RowEncoder
+	rec         []byte
 }
 
 // errConfig marks problems only a configuration change can fix.
@@ -345,10 +346,13 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 	}
 	prefix := flb.AppendRecordHeader(nil, time.Time{}, meta)
 	e.p.enc.TimeKey = digicert.EventTimeField
-	now := e.clock.Now()
+	e.mu.Lock()
+	wm := e.led.wm
+	e.mu.Unlock()
+	now, trusted, untimedSec := e.collectionTime(wm)
 	for rows.Next() {
 		if st.seen&4095 == 0 {
-			now = e.clock.Now()
+			now, trusted, untimedSec = e.collectionTime(wm)
 			if st.seen > 0 {
 				e.compactIfLarge()
 			}
@@ -374,7 +378,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 					"report_id", e.cfg.ReportID, "run_id", run.RunID, "error", terr.Error())
 			}
 			t, m.flags = now, flagUntimed
-		case t.After(now.Add(futureSlack)):
+		case t.After(trusted.Add(futureSlack)):
 			if st.future++; st.future == 1 {
 				e.log.Warn("in_digicert: row time is in the future; the row is shipped as it is but does not advance the watermark",
 					"report_id", e.cfg.ReportID, "run_id", run.RunID, "time", t.Format(time.RFC3339))
@@ -384,13 +388,13 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 		flb.SetEventTime(rec, t)
 		m.sec = unixSec(t)
 		if m.flags&flagUntimed != 0 {
-			m.sec = unixSec(now)
+			m.sec = untimedSec
 		}
 		e.mu.Lock()
 		if e.old != nil && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
 			e.led.adopt(e.old, hashBody(body), m.hash)
 		}
-		d, count := e.led.observe(m.hash, m.sec, m.flags, gen, cutoff, unixSec(now))
+		d, count := e.led.observe(m.hash, m.sec, m.flags, gen, cutoff, untimedSec)
 		e.mu.Unlock()
 		switch d {
 		case skipOld:
@@ -428,6 +432,39 @@ func appendRowStats(args []any, rs digicert.RowStats) []any {
 		}
 	}
 	return args
+}
+
+// collectionTime reads the host clock for one stretch of a run. The host
+// clock must not decide what is old: set back by more than dedup_window, it
+// would give rows seen now ledger times that the next prune (which counts
+// from the watermark, an event time) treats as long gone, and they would be
+// shipped again. So, given the watermark wm (unix s, 0 = none):
+//
+//   - trusted, the time a row may not be far ahead of, is never before wm: a
+//     clock set back does not make every new row look "in the future";
+//   - untimedSec, the ledger time of rows without a usable event time, is
+//     the clock held within [wm, wm + dedup_window]: such rows stay known
+//     while runs keep returning them, whatever the clock says.
+//
+// now itself is only the record time of untimed rows.
+func (e *Engine) collectionTime(wm uint32) (now, trusted time.Time, untimedSec uint32) {
+	now = e.clock.Now()
+	if wm == 0 {
+		return now, now, unixSec(now)
+	}
+	w := time.Unix(int64(wm), 0)
+	if now.Before(w.Add(-futureSlack)) && !e.p.clockWarned {
+		e.p.clockWarned = true
+		e.log.Warn("in_digicert: the host clock is behind the newest event time already shipped; rows are judged by event times instead (check the host's time synchronisation)",
+			"report_id", e.cfg.ReportID, "host_time", now.UTC().Format(time.RFC3339), "watermark", formatSec(wm))
+	}
+	trusted = now
+	if now.Before(w) {
+		trusted = w
+	}
+	window := int64(e.cfg.DedupWindow / time.Second)
+	sec := min(max(now.Unix(), int64(wm)), int64(wm)+window)
+	return now, trusted, uint32(min(sec, 0xFFFFFFFF))
 }
 
 // compactIfLarge snapshots in the middle of a long run once the journal is
