@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
 
 // fakeSource serves hand-written runs. Each call to RunReport hands out the
@@ -477,5 +480,70 @@ func TestHostClockJumps(t *testing.T) {
 				t.Errorf("clock warning logged: %v, want %v", warned, jump < 0)
 			}
 		})
+	}
+}
+
+// An event that genuinely happened twice, whose second copy comes in a later
+// batch, must not make that batch byte-identical to the earlier one: the
+// output keys objects by a hash of the batch (s3out.ContentHash) and would
+// take the second for a retry of the first and store nothing. The copies
+// differ only in their record time's nanoseconds; bodies and metadata are
+// equal, and a re-emit after a crash repeats the same bytes.
+func TestTwinEventsInLaterBatchGetAnotherKey(t *testing.T) {
+	twin := row("06-Feb-2025 10:00:00", "twin")
+	src := newFakeSource()
+	src.add("r1", twin)
+	src.add("r2", twin, twin)
+	r := newFakeRig(t, src, nil)
+	// cycle runs one poll and returns its batches, released or not.
+	cycle := func(release bool) (chunks [][]byte) {
+		done := make(chan time.Duration, 1)
+		go func() { done <- r.e.safeCycle(r.ctx) }()
+		<-done
+		for {
+			data, id := collect(r.e)
+			if id == 0 {
+				return chunks
+			}
+			chunks = append(chunks, data)
+			if release {
+				r.e.Release(id)
+			}
+		}
+	}
+	first := cycle(true)
+	second := cycle(false)
+	if len(first) != 1 || len(second) != 1 {
+		t.Fatalf("%d and %d batches, want one per run", len(first), len(second))
+	}
+	if s3out.ContentHash("digicert.audit", first[0]) == s3out.ContentHash("digicert.audit", second[0]) {
+		t.Fatal("the second occurrence's batch has the object key of the first: the output would take it for a retry and not store it")
+	}
+	var bodies, metas []string
+	var times []time.Time
+	for _, c := range [][]byte{first[0], second[0]} {
+		flb.DecodeChunk(c, func(ts time.Time, meta, body flb.RawMap) error {
+			bj, _ := flb.AppendJSON(nil, body)
+			mj, _ := flb.AppendJSON(nil, meta)
+			bodies, metas, times = append(bodies, string(bj)), append(metas, string(mj)), append(times, ts)
+			return nil
+		})
+	}
+	if len(bodies) != 2 || bodies[0] != bodies[1] || metas[0] != "{}" || metas[1] != "{}" {
+		t.Errorf("bodies %q, metadata %q: want equal bodies and empty metadata", bodies, metas)
+	}
+	if d := times[1].Sub(times[0]); d != time.Nanosecond {
+		t.Errorf("second occurrence is %v after the first, want 1ns", d)
+	}
+	// The process dies before the second batch is released: the restart
+	// sends the very same bytes, so the output recognises the retry.
+	r.crash()
+	r.open()
+	src.mu.Lock()
+	src.queue = append(src.queue, "r2")
+	src.mu.Unlock()
+	again := cycle(true)
+	if len(again) != 1 || !bytes.Equal(again[0], second[0]) {
+		t.Errorf("the re-sent batch differs from the one lost in the crash")
 	}
 }

@@ -405,6 +405,18 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 			continue
 		}
 		m.count = count
+		if count > 1 {
+			// A later occurrence of an identical row gets count-1 extra
+			// nanoseconds on its record time (DigiCert's times are whole
+			// seconds), so a batch holding it never repeats the bytes of an
+			// earlier batch holding the first occurrence: the output keys
+			// objects by a hash of the batch and would take it for a retry.
+			// The body stays as DigiCert sent it and the metadata stays
+			// empty (Fluent Bit's s3 and gcs outputs turn metadata into an
+			// extra key); a re-emit after a crash gets the same count, so
+			// the same bytes.
+			flb.SetEventTime(rec, t.Add(time.Duration(count-1)))
+		}
 		if _, err := e.buf.add(rec, m); err != nil {
 			return err
 		}
