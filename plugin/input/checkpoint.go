@@ -60,8 +60,9 @@ const (
 // oldHashFormat explains a checkpoint written before the row hash changed.
 const oldHashFormat = "was written by an earlier development build (SHA-256 row hashes, which this build cannot convert): move the state file and its .journal away to start afresh (the rows still in the report are shipped again; remove those already delivered downstream if duplicates matter)"
 
-// newerFormat explains a checkpoint written by a newer plugin version.
-const newerFormat = "which is newer than this build reads (up to %d): it was written by a newer version of in_digicert; run that version (downgrading is not supported), or move the state file and its .journal away to start afresh (the rows still in the report are shipped again)"
+// newerFormatFix says what to do about a checkpoint written by a newer
+// plugin version.
+const newerFormatFix = "it was written by a newer version of in_digicert; run that version (downgrading is not supported), or move the state file and its .journal away to start afresh (the rows still in the report are shipped again)"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -134,7 +135,7 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 	case v < legacyVersion:
 		return snapshot{}, fmt.Errorf("state file %s has format version %d and %s", path, v, oldHashFormat)
 	case v > snapshotVersion:
-		return snapshot{}, fmt.Errorf("state file %s has format version %d, "+newerFormat, path, v, snapshotVersion)
+		return snapshot{}, fmt.Errorf("state file %s has format version %d, which is newer than this build reads (up to %d): %s", path, v, snapshotVersion, newerFormatFix)
 	}
 	s.version = v
 	var rowFlags uint8

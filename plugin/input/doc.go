@@ -21,19 +21,27 @@
 //
 // A report run re-exports the report's whole date window, so consecutive runs
 // overlap, and rows have no id; identical events do occur. The engine
-// therefore identifies a row by content (a 128-bit hash of its msgpack body,
-// see hash.go) and counts occurrences: the c-th occurrence of a row
+// therefore identifies a row by content (a 128-bit keyed hash of its msgpack
+// body under a random key kept in the checkpoint, so that outsiders who
+// control text in rows cannot forge another row's identity; see hash.go) and
+// counts occurrences: the c-th occurrence of a row
 // within a run is emitted only if more than c-1 occurrences were emitted
 // before. Rows older than the run's cutoff (watermark at the start of the
 // run minus dedup_window, never before start_time) are skipped without a
 // lookup; the ledger remembers rows down to that cutoff and forgets older
-// ones when it saves a snapshot.
+// ones when it saves a snapshot. Cutoffs and pruning count from event times
+// (the watermark), never from the host clock, so a clock jump cannot repeat
+// or skip rows. A later occurrence of a row gets occurrence-1 extra
+// nanoseconds on its record time, so a batch never repeats an earlier
+// batch's bytes (the secops_s3 output's object key) unless it is the same
+// batch re-sent after a crash.
 //
 // Nothing is checkpointed when a row is queued, only when Fluent Bit has it:
 // Release journals (write + fsync) the hashes and counts of the released
 // batch before it returns, and a run is recorded as done only after all its
 // rows are released. Failures (FAILED or stuck runs, 429s, 5xx, truncated or
-// unreadable files) abandon the run without marking it done; the next poll
+// unreadable files, in follow mode also a 404 or an empty body on a listed
+// READY run) abandon the run without marking it done; the next poll
 // reads it (or a newer run covering the same rows) again and the ledger skips
 // what was already queued. So no row is lost, and repeats are bounded:
 //

@@ -84,7 +84,7 @@ func (j *journal) load(snapGen uint64, apply func(typ byte, data []byte) error) 
 	case v < legacyVersion:
 		return 0, fmt.Errorf("journal %s has format version %d and %s", j.path, v, oldHashFormat)
 	case v > journalVersion:
-		return 0, fmt.Errorf("journal %s has format version %d, "+newerFormat, j.path, v, journalVersion)
+		return 0, fmt.Errorf("journal %s has format version %d, which is newer than this build reads (up to %d): %s", j.path, v, journalVersion, newerFormatFix)
 	}
 	j.version = v
 	gen := binary.BigEndian.Uint64(h[8:])
