@@ -144,7 +144,13 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 	}
 	s.gen = binary.BigEndian.Uint64(head[12:])
 	metaLen := binary.BigEndian.Uint32(head[20:])
-	if metaLen > 1<<20 {
+	st, err := f.Stat()
+	if err != nil {
+		return snapshot{}, fmt.Errorf("state file %s: %w", path, err)
+	}
+	// The metadata holds the done runs of follow mode (~80 bytes each), so
+	// its size is bounded by the file's, not by a constant.
+	if int64(metaLen) > st.Size() {
 		return bad("metadata length out of range", nil)
 	}
 	mb := make([]byte, metaLen)
@@ -159,10 +165,6 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 		return bad("short row count", err)
 	}
 	n := binary.BigEndian.Uint64(nb[:])
-	st, err := f.Stat()
-	if err != nil {
-		return snapshot{}, fmt.Errorf("state file %s: %w", path, err)
-	}
 	if n > uint64(st.Size())/metaSize {
 		return bad("row count larger than the file", nil)
 	}

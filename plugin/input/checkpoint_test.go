@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -327,5 +328,22 @@ func TestStateFileSymlink(t *testing.T) {
 	cfg.StateFile = dangling
 	if _, err := newEngine(cfg, r.log, src, r.clk); err == nil || !strings.Contains(err.Error(), "point state_file at the checkpoint file itself") {
 		t.Errorf("dangling link: %v", err)
+	}
+}
+
+// Follow mode's done runs live in the snapshot's metadata: 90 days of runs
+// every 5 minutes (26,000) must load, whatever the metadata's size.
+func TestSnapshotManyDoneRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.state")
+	meta := stateMeta{ReportID: "rep", HashKey: "00112233445566778899aabbccddeeff"}
+	for i := range 26_000 {
+		meta.DoneRuns = append(meta.DoneRuns, doneRun{ID: fmt.Sprintf("%08d-3b6f-4e0a-9d7e-2a5f3c1d9e01", i), Date: "2025-02-06 10:00:00"})
+	}
+	if err := writeSnapshot(path, 1, meta, func(func(rowMeta)) {}, 0); err != nil {
+		t.Fatal(err)
+	}
+	s, err := readSnapshot(path, func(rowMeta) {})
+	if err != nil || len(s.meta.DoneRuns) != 26_000 {
+		t.Fatalf("%d done runs, %v", len(s.meta.DoneRuns), err)
 	}
 }

@@ -166,7 +166,7 @@ func (e *Engine) follow(ctx context.Context) error {
 		case errors.Is(err, digicert.ErrRunNotFound) && pastRetention(r, newest):
 			delete(e.p.failures, r.RunID)
 			e.log.Error("in_digicert: run is older than DigiCert's 90-day retention and can no longer be downloaded; skipping it (rows only in it are missing unless later runs overlap it)",
-				"report_id", e.cfg.ReportID, "run_id", r.RunID, "run_date", runDate(r), "newest_run_date", runDate(digicert.Run{StartDate: newest.Format(runDateLayout)}), "error", err.Error())
+				"report_id", e.cfg.ReportID, "run_id", r.RunID, "run_date", runDate(r), "newest_run_date", newest.Format(runDateLayout), "error", err.Error())
 			e.runHandled(r)
 		default:
 			if e.p.failures[r.RunID]++; e.p.failures[r.RunID] < maxRunFailures {
@@ -319,10 +319,12 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 // runHandled records that every row of run is queued: the run is done once
 // all of them are committed.
 func (e *Engine) runHandled(run digicert.Run) {
-	if e.p.handled == nil {
-		e.p.handled = map[string]bool{}
+	if e.cfg.Mode == ModeFollow {
+		if e.p.handled == nil {
+			e.p.handled = map[string]bool{}
+		}
+		e.p.handled[run.RunID] = true
 	}
-	e.p.handled[run.RunID] = true
 	seq := e.buf.seq()
 	e.mu.Lock()
 	defer e.mu.Unlock()
