@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
@@ -345,5 +346,36 @@ func TestSnapshotManyDoneRuns(t *testing.T) {
 	s, err := readSnapshot(path, func(rowMeta) {})
 	if err != nil || len(s.meta.DoneRuns) != 26_000 {
 		t.Fatalf("%d done runs, %v", len(s.meta.DoneRuns), err)
+	}
+}
+
+// A crash in the middle of appending a large frame tears only the tail: it
+// is dropped (with a warning) and the input starts, quickly, even though the
+// torn bytes are scanned for valid frames after them.
+func TestLargeTornTailIsNotCorruption(t *testing.T) {
+	r := shippedRig(t)
+	r.open()
+	r.poll()
+	r.crash()
+	path := r.cfg.StateFile + ".journal"
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The header of a 4 MiB rows frame and 3 MiB of its (random) payload.
+	tail := binary.BigEndian.AppendUint32(nil, 1+metaSize*167_773)
+	tail = binary.BigEndian.AppendUint32(tail, 0x12345678)
+	payload := make([]byte, 3<<20)
+	payload[0] = recRows
+	rand.Read(payload[1:])
+	f.Write(append(tail, payload...))
+	f.Close()
+	start := time.Now()
+	r.open()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("loading took %v", d)
+	}
+	if len(r.logLines("ended in a partly written record")) != 1 {
+		t.Errorf("torn tail not reported:\n%s", r.log)
 	}
 }

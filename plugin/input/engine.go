@@ -192,7 +192,7 @@ func (e *Engine) load() error {
 		}
 	}
 	e.log.Info("in_digicert: checkpoint loaded", "report_id", e.cfg.ReportID, "state_file", e.cfg.StateFile,
-		"known_rows", e.knownRows(), "watermark", formatSec(e.led.wm), "last_run_id", e.meta.LastRunID, "mode", e.cfg.Mode)
+		"known_rows", e.knownRows(), "watermark", formatSec(e.led.wm), "last_run_id", e.meta.LastRunID, "done_runs", len(e.runsDone), "mode", e.cfg.Mode)
 	return nil
 }
 

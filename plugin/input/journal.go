@@ -136,8 +136,8 @@ func (j *journal) load(snapGen uint64, apply func(typ byte, data []byte) error) 
 const journalFix = "delete the journal to start from the last snapshot (rows released since may be sent again), or restore both files from a backup"
 
 // nextFrame returns the first offset at or after from where a whole, valid
-// frame starts in b (length in range, payload within b, known record type,
-// matching checksum), or -1. A torn tail holds none: it is one partly
+// frame starts in b (length in range, payload within b, known record type
+// with a size that fits it, matching checksum), or -1. A torn tail holds none: it is one partly
 // written frame. Only called on a damaged tail, so the byte-wise scan is
 // not on any hot path.
 func nextFrame(b []byte, from int) int {
@@ -147,7 +147,10 @@ func nextFrame(b []byte, from int) int {
 			continue
 		}
 		payload := b[p+frameHeader : p+frameHeader+n]
-		if t := payload[0]; t < recRows || t > recMax {
+		switch t := payload[0]; {
+		case t < recRows || t > recMax, n < 2:
+			continue
+		case t == recRows && (n-1)%metaSize != 0:
 			continue
 		}
 		if crc32.Checksum(payload, castagnoli) == binary.BigEndian.Uint32(b[p+4:]) {
