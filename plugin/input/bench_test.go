@@ -172,9 +172,9 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 		}
 		b.StopTimer()
 		cpu += processCPU() - cpu0
-		e.mu.Lock()
-		rows += int(e.committed)
-		e.mu.Unlock()
+		e.cp.mu.Lock()
+		rows += int(e.cp.committed)
+		e.cp.mu.Unlock()
 		e.Stop(time.Second)
 		b.StartTimer()
 	}

@@ -1,282 +1,529 @@
 package input
 
 import (
-	"bufio"
+	"cmp"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
-// The checkpoint is two files:
-//
-//   - state_file, the snapshot: written whole and atomically (temp file in the
-//     same directory, fsync, rename, fsync directory) at the end of every poll
-//     cycle, at Stop and when the journal grows large;
-//   - state_file + ".journal", the write-ahead journal: every Release appends
-//     (and fsyncs) the released rows, so the snapshot never has to be
-//     rewritten per batch.
-//
-// Loading replays the journal over the snapshot. The journal names the
-// snapshot generation it extends; a journal left from an older generation
-// (a crash after the snapshot rename, before the journal reset) is already in
-// the snapshot and is dropped.
-//
-// Snapshot format, version 3 (integers big-endian):
-//
-//	"DGCSTATE"  magic
-//	u32         version (3)
-//	u64         generation
-//	u32, bytes  length and JSON of stateMeta (with the row-hash key)
-//	u64         number of rows
-//	rows        25 bytes each: 16-byte hash, u32 time, u32 count, u8 flags
-//	u32         CRC-32C of everything before it
-//
-// 1,000,000 rows make a 25 MB snapshot, written in well under a second.
-//
-// Versions differ only in the row hash. Version 3 rows are hashed with
-// hashKey.sum under the key in stateMeta; a row flagged flagLegacyHash was
-// carried over from version 2, whose unkeyed hashBody cannot be converted
-// (rows are not stored). Version 2 files are read with every row flagged so;
-// the engine looks such rows up by their old hash until they are seen again
-// (then they move to the keyed hash) or leave the dedup window. Version 1
-// (SHA-256 row hashes, never released) is refused with what to do. A version
-// newer than this build is refused: guessing would re-ship or skip rows.
+// checkpoint is what the input remembers across restarts: the dedup ledger
+// and watermark, the runs done, and the two files that keep them (the
+// snapshot, state_file, and its journal; see snapshot.go and journal.go).
+// The poller asks it what to ship (beginRun, observe, notDone, runQueued),
+// the Release path tells it what Fluent Bit has (commit), and it writes
+// itself out (save, close). Safe for concurrent use.
+type checkpoint struct {
+	cfg Config
+	log flb.Logger
 
-const (
-	snapshotMagic   = "DGCSTATE"
-	snapshotVersion = 3
-	// legacyVersion is the last format with unkeyed row hashes.
-	legacyVersion = 2
-)
-
-// oldHashFormat explains a checkpoint written before the row hash changed.
-const oldHashFormat = "was written by an earlier development build (SHA-256 row hashes, which this build cannot convert): move the state file and its .journal away to start afresh (the rows still in the report are shipped again; remove those already delivered downstream if duplicates matter)"
-
-// newerFormatFix says what to do about a checkpoint written by a newer
-// plugin version.
-const newerFormatFix = "it was written by a newer version of in_digicert; run that version (downgrading is not supported), or move the state file and its .journal away to start afresh (the rows still in the report are shipped again)"
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// stateMeta is the non-row part of the checkpoint.
-type stateMeta struct {
-	ReportID string `json:"report_id"`
-	// LastRunID is the last run all of whose rows were released. Follow
-	// mode tracks DoneRuns instead; a checkpoint with only LastRunID (format
-	// version 2) has every run up to it in history counted as done.
-	LastRunID string `json:"last_run_id,omitempty"`
-	// Current is the READY run being shipped when the checkpoint was
-	// written; run mode resumes it after a restart if it is still downloadable.
-	Current *digicert.Run `json:"current_run,omitempty"`
-	// Watermark is the newest event time shipped (unix s), 0 = none.
-	Watermark uint32 `json:"watermark,omitempty"`
-	// DoneRuns (follow mode) are the runs all of whose rows were released,
-	// or that were given up on; pruned once history no longer lists them.
-	DoneRuns []doneRun `json:"done_runs,omitempty"`
-	// HashKey is the row-hash key (hex, 128 bits), created with the
-	// checkpoint. Empty in version 2 files.
-	HashKey string `json:"hash_key,omitempty"`
-	SavedAt string `json:"saved_at,omitempty"`
+	mu          sync.Mutex // guards the fields below; never held while taking the buffer's lock
+	led         *ledger
+	old         *ledger // rows from a format version 2 checkpoint, by unkeyed hash; nil once none is left
+	key         hashKey // row-hash key of this checkpoint
+	resave      bool    // write a snapshot even if nothing changed (new key, format upgrade)
+	jr          *journal
+	gen         uint64    // snapshot generation on disk
+	meta        stateMeta // durable run progress (LastRunID, Current)
+	committed   uint64    // every row with a smaller sequence number is in Fluent Bit
+	markers     []runMarker
+	runsDone    map[string]string // follow mode: runs done (id → DigiCert's run date), see notDone
+	activeGen   uint32            // run being counted, 0 = none
+	activeCut   uint32            // its cutoff
+	journalErr  bool              // a journal write failed; logged once until one succeeds
+	closed      bool
+	lastSnapErr string
 }
 
-// doneRun is a run follow mode has finished with.
-type doneRun struct {
-	ID   string `json:"id"`
-	Date string `json:"date,omitempty"` // DigiCert's run date, for pruning
+// runMarker says: once every row before seq is committed, run runID is done.
+type runMarker struct {
+	seq   uint64
+	runID string
+	date  string // the run's date in history
 }
 
-// snapshot is a decoded state file.
-type snapshot struct {
-	version uint32
-	gen     uint64
-	meta    stateMeta
-}
+// journalCompactBytes triggers a snapshot in the middle of a long run, so the
+// journal (25 bytes per released row) stays small and loads fast.
+const journalCompactBytes = 64 << 20
 
-// errCorrupt marks a checkpoint that exists but cannot be trusted.
-var errCorrupt = errors.New("corrupt")
-
-// readSnapshot loads a state file. A missing file returns os.ErrNotExist
-// (wrapped); anything unreadable or inconsistent is an error naming the file,
-// never a silent reset.
-func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
-	var s snapshot
-	f, err := os.Open(path)
+// openCheckpoint locks and loads the checkpoint of cfg.StateFile (following
+// a symbolic link). A corrupt checkpoint, or one written for another report,
+// is an error; a missing one is a fresh start.
+func openCheckpoint(cfg Config, log flb.Logger) (*checkpoint, error) {
+	real, err := resolveStateFile(cfg.StateFile)
 	if err != nil {
-		return s, err
+		return nil, err
 	}
-	defer f.Close()
-	r := &crcReader{r: bufio.NewReaderSize(f, 1<<16)}
-	bad := func(what string, err error) (snapshot, error) {
-		if err != nil {
-			return snapshot{}, fmt.Errorf("state file %s is %w: %s: %v", path, errCorrupt, what, err)
+	if real != cfg.StateFile {
+		log.Info("in_digicert: state_file is a symbolic link; the checkpoint is locked and written where it points", "state_file", cfg.StateFile, "target", real)
+		cfg.StateFile = real
+	}
+	c := &checkpoint{cfg: cfg, log: log, led: newLedger(), runsDone: map[string]string{}}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// hash is a row's identity: its msgpack body under the checkpoint's key.
+func (c *checkpoint) hash(body []byte) rowHash { return c.key.sum(body) }
+
+// beginRun starts counting run (occurrence generation gen) and journals it
+// as the run being shipped. It returns the run's cutoff and the watermark.
+func (c *checkpoint) beginRun(run digicert.Run, gen uint32) (cutoff, wm uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cutoff = c.cutoff()
+	c.activeGen, c.activeCut = gen, cutoff
+	c.meta.Current = &run
+	if b, err := json.Marshal(run); err == nil && !c.closed {
+		c.noteJournal(c.jr.append(recRunStart, b))
+	}
+	return cutoff, c.led.wm
+}
+
+// endRun ends the count begun by beginRun (done, failed or abandoned).
+func (c *checkpoint) endRun() {
+	c.mu.Lock()
+	c.activeGen = 0
+	c.mu.Unlock()
+}
+
+// observe counts one occurrence of the row with body and meta m in run gen
+// and decides whether to emit it (see ledger.observe). body is only read
+// while rows of a format version 2 checkpoint are still known.
+func (c *checkpoint) observe(body []byte, m rowMeta, gen, cutoff, untimedSec uint32) (decision, uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.old != nil && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
+		c.led.adopt(c.old, hashBody(body), m.hash)
+	}
+	return c.led.observe(m.hash, m.sec, m.flags, gen, cutoff, untimedSec)
+}
+
+// commit records rows that Fluent Bit has taken, in order, every row before
+// sequence number seq: they are journaled (and fsynced) before it returns,
+// and the runs all of whose rows are now in Fluent Bit become done.
+func (c *checkpoint) commit(rows []rowMeta, seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.journalRows(rows)
+	}
+	for _, m := range rows {
+		c.led.commit(m)
+	}
+	c.committed = seq
+	c.settleMarkers()
+}
+
+// runQueued records that every row of run is queued, seq being the sequence
+// number after its last row: the run is done once those are committed.
+func (c *checkpoint) runQueued(run digicert.Run, seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.markers = append(c.markers, runMarker{seq: seq, runID: run.RunID, date: runDate(run)})
+	c.settleMarkers()
+}
+
+// notDone returns the runs of a READY listing (oldest first) that are not
+// done, after forgetting done runs the listing shows are gone for good.
+func (c *checkpoint) notDone(runs []digicert.Run) []digicert.Run {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.adoptLastRun(runs)
+	c.pruneDone(runs, newestRunTime(runs))
+	var todo []digicert.Run
+	for _, r := range runs {
+		if _, done := c.runsDone[r.RunID]; !done {
+			todo = append(todo, r)
 		}
-		return snapshot{}, fmt.Errorf("state file %s is %w: %s", path, errCorrupt, what)
 	}
-	head := make([]byte, 8+4+8+4)
-	if err := r.readFull(head[:8]); err != nil {
-		return bad("short header", err)
+	return todo
+}
+
+// interrupted is the run being shipped when the checkpoint was last
+// written, if it was not finished.
+func (c *checkpoint) interrupted() *digicert.Run {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.meta.Current
+}
+
+// save writes a snapshot and empties the journal, if anything changed.
+func (c *checkpoint) save() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.compact()
+}
+
+// saveIfLarge saves in the middle of a long run once the journal is big, so
+// a crash does not leave a huge journal to replay.
+func (c *checkpoint) saveIfLarge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed && c.jr.size > journalCompactBytes {
+		c.compact()
 	}
-	if string(head[:8]) != snapshotMagic {
-		return bad("not an in_digicert state file (bad magic)", nil)
+}
+
+// close saves the checkpoint and closes (and unlocks) its files; later calls
+// change nothing on disk.
+func (c *checkpoint) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.compact()
+	c.closed = true
+	if cerr := c.jr.close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("in_digicert: closing journal: %w", cerr))
 	}
-	if err := r.readFull(head[8:]); err != nil {
-		return bad("short header", err)
+	return err
+}
+
+// resolveStateFile follows a symbolic link in state_file (its
+// final component), so the lock on the journal and the snapshot's atomic rename
+// act on the real file: two inputs reaching one checkpoint through a link
+// then meet the same lock instead of sharing it unnoticed, and a rename does
+// not replace the link with a regular file. A link to a missing file is
+// refused rather than guessed at.
+func resolveStateFile(p string) (string, error) {
+	st, err := os.Lstat(p)
+	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		return p, nil // a regular file, or none yet (a directory link is harmless: the journal is the same file either way)
 	}
-	v := binary.BigEndian.Uint32(head[8:])
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("state_file: %s is a symbolic link that cannot be followed (%v): point state_file at the checkpoint file itself", p, err)
+	}
+	if st, err := os.Stat(real); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("state_file: %s is a symbolic link to %s, which is not a regular file: point state_file at the checkpoint file itself", p, real)
+	}
+	return real, nil
+}
+
+// doneList is the done set in a stable order (by run date, then id).
+func doneList(done map[string]string) []doneRun {
+	list := make([]doneRun, 0, len(done))
+	for id, date := range done {
+		list = append(list, doneRun{ID: id, Date: date})
+	}
+	slices.SortFunc(list, func(a, b doneRun) int {
+		return cmp.Or(cmp.Compare(a.Date, b.Date), cmp.Compare(a.ID, b.ID))
+	})
+	return list
+}
+
+// load reads the snapshot and replays the journal into the ledger.
+func (c *checkpoint) load() error {
+	jr, err := openJournal(c.cfg.StateFile + ".journal")
+	if err != nil {
+		return fmt.Errorf("state_file: %w", err)
+	}
+	snap, err := readSnapshot(c.cfg.StateFile, c.loadRow)
 	switch {
-	case v < legacyVersion:
-		return snapshot{}, fmt.Errorf("state file %s has format version %d and %s", path, v, oldHashFormat)
-	case v > snapshotVersion:
-		return snapshot{}, fmt.Errorf("state file %s has format version %d, which is newer than this build reads (up to %d): %s", path, v, snapshotVersion, newerFormatFix)
+	case errors.Is(err, fs.ErrNotExist):
+		snap.meta.ReportID = c.cfg.ReportID
+	case err != nil:
+		jr.close()
+		return fmt.Errorf("state_file: %w: fix or move it away (a fresh start re-ships the report's rows)", err)
+	case snap.meta.ReportID != c.cfg.ReportID:
+		jr.close()
+		return fmt.Errorf("state_file: %s holds the checkpoint of report %s, not %s: give every report its own state_file", c.cfg.StateFile, snap.meta.ReportID, c.cfg.ReportID)
 	}
-	s.version = v
-	var rowFlags uint8
-	if v == legacyVersion {
-		rowFlags = flagLegacyHash
+	c.meta = snap.meta
+	c.gen = snap.gen
+	for _, d := range snap.meta.DoneRuns {
+		c.runsDone[d.ID] = d.Date
 	}
-	s.gen = binary.BigEndian.Uint64(head[12:])
-	metaLen := binary.BigEndian.Uint32(head[20:])
-	st, err := f.Stat()
+	c.meta.DoneRuns = nil
+	if err := c.loadKey(snap.version); err != nil {
+		jr.close()
+		return fmt.Errorf("state_file: %w", err)
+	}
+	dropped, err := jr.load(snap.gen, func(typ byte, data []byte) error {
+		return c.replay(typ, data, jr.version == legacyVersion)
+	})
 	if err != nil {
-		return snapshot{}, fmt.Errorf("state file %s: %w", path, err)
+		jr.close()
+		return fmt.Errorf("state_file: %w", err)
 	}
-	// The metadata holds the done runs of follow mode (~80 bytes each), so
-	// its size is bounded by the file's, not by a constant.
-	if int64(metaLen) > st.Size() {
-		return bad("metadata length out of range", nil)
+	c.jr = jr
+	c.led.wm = max(c.led.wm, snap.meta.Watermark)
+	if c.old != nil {
+		c.led.wm = max(c.led.wm, c.old.wm)
 	}
-	mb := make([]byte, metaLen)
-	if err := r.readFull(mb); err != nil {
-		return bad("short metadata", err)
+	if dropped > 0 {
+		c.log.Warn("in_digicert: the checkpoint journal ended in a partly written record (the process stopped while writing it); that record is dropped, so up to one batch of rows may be sent again",
+			"report_id", c.cfg.ReportID, "bytes", dropped)
 	}
-	if err := json.Unmarshal(mb, &s.meta); err != nil {
-		return bad("metadata", err)
-	}
-	var nb [8]byte
-	if err := r.readFull(nb[:]); err != nil {
-		return bad("short row count", err)
-	}
-	n := binary.BigEndian.Uint64(nb[:])
-	if n > uint64(st.Size())/metaSize {
-		return bad("row count larger than the file", nil)
-	}
-	var rb [metaSize]byte
-	for range n {
-		if err := r.readFull(rb[:]); err != nil {
-			return bad("short rows", err)
+	if c.resave {
+		// The key must be on disk before any row hashed with it is
+		// journaled; an upgraded checkpoint is rewritten in the new format
+		// at once, so a crash cannot leave a mix of formats behind.
+		if err := c.compact(); err != nil {
+			jr.close()
+			return fmt.Errorf("state_file: %w", err)
 		}
-		m := readMeta(rb[:])
-		m.flags |= rowFlags
-		fn(m)
+		if snap.version == legacyVersion {
+			c.log.Info("in_digicert: checkpoint upgraded to format version 3 (keyed row hashes); rows it already held are recognised by their old hash until they leave the dedup window",
+				"report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile, "legacy_rows", c.knownRows()-c.led.len())
+		}
 	}
-	sum := r.crc // everything before the trailer
-	var tb [4]byte
-	if err := r.readFull(tb[:]); err != nil {
-		return bad("missing checksum", err)
-	}
-	if binary.BigEndian.Uint32(tb[:]) != sum {
-		return bad("checksum mismatch", nil)
-	}
-	if _, err := r.r.ReadByte(); err != io.EOF {
-		return bad("trailing data", nil)
-	}
-	return s, nil
+	c.log.Info("in_digicert: checkpoint loaded", "report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile,
+		"known_rows", c.knownRows(), "watermark", formatSec(c.led.wm), "last_run_id", c.meta.LastRunID, "done_runs", len(c.runsDone), "mode", c.cfg.Mode)
+	return nil
 }
 
-// crcReader checksums exactly the bytes consumed (a TeeReader under bufio
-// would also sum the read-ahead, trailer included).
-type crcReader struct {
-	r   *bufio.Reader
-	crc uint32
+// loadKey takes the row-hash key from the loaded snapshot, or creates one
+// for a new checkpoint or one upgraded from format version 2.
+func (c *checkpoint) loadKey(version uint32) error {
+	if c.meta.HashKey != "" {
+		b, err := hex.DecodeString(c.meta.HashKey)
+		if err != nil || len(b) != 16 {
+			return fmt.Errorf("state file %s is %w: bad hash_key", c.cfg.StateFile, errCorrupt)
+		}
+		c.key = hashKey{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])}
+		return nil
+	}
+	if version > legacyVersion {
+		return fmt.Errorf("state file %s is %w: no hash_key", c.cfg.StateFile, errCorrupt)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("creating the row-hash key: %w", err)
+	}
+	c.key = hashKey{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])}
+	c.meta.HashKey = hex.EncodeToString(b[:])
+	c.resave = true
+	return nil
 }
 
-func (c *crcReader) readFull(p []byte) error {
-	if _, err := io.ReadFull(c.r, p); err != nil {
+// loadRow applies one row of the snapshot or the journal.
+func (c *checkpoint) loadRow(m rowMeta) {
+	if m.flags&flagLegacyHash == 0 {
+		c.led.commit(m)
+		return
+	}
+	if c.old == nil {
+		c.old = newLedger()
+	}
+	m.flags &^= flagLegacyHash
+	c.old.commit(m)
+}
+
+func (c *checkpoint) knownRows() int {
+	if c.old != nil {
+		return c.led.len() + c.old.len()
+	}
+	return c.led.len()
+}
+
+// replay applies one journal record; legacy says its rows carry format
+// version 2 hashes.
+func (c *checkpoint) replay(typ byte, data []byte, legacy bool) error {
+	switch typ {
+	case recRows:
+		if len(data)%metaSize != 0 {
+			return fmt.Errorf("row record of %d bytes", len(data))
+		}
+		for i := 0; i < len(data); i += metaSize {
+			m := readMeta(data[i:])
+			if legacy {
+				m.flags |= flagLegacyHash
+			}
+			c.loadRow(m)
+		}
+	case recRunStart:
+		var r digicert.Run
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("run record: %v", err)
+		}
+		c.meta.Current = &r
+	case recRunDone:
+		id, date, _ := strings.Cut(string(data), "\x00")
+		c.markRunDone(id, date)
+	default:
+		return fmt.Errorf("unknown record type %d", typ)
+	}
+	return nil
+}
+
+func (c *checkpoint) markRunDone(runID, date string) {
+	c.meta.LastRunID = runID
+	if c.cfg.Mode == ModeFollow {
+		c.runsDone[runID] = date
+	}
+	if c.meta.Current != nil && c.meta.Current.RunID == runID {
+		c.meta.Current = nil
+	}
+}
+
+// journalRows appends released rows to the journal. Failures are logged, not
+// fatal: the rows are in Fluent Bit, the in-memory ledger still counts them,
+// and the next successful snapshot persists them; only a crash before that
+// would repeat them.
+func (c *checkpoint) journalRows(rows []rowMeta) {
+	err := c.syncJournalGen()
+	if err == nil {
+		err = c.jr.appendRows(rows)
+	}
+	c.noteJournal(err)
+}
+
+// syncJournalGen re-creates the journal header if a reset after the last
+// snapshot failed, so appended records are not mistaken for stale ones.
+func (c *checkpoint) syncJournalGen() error {
+	if c.jr.gen != c.gen {
+		return c.jr.reset(c.gen)
+	}
+	return nil
+}
+
+func (c *checkpoint) noteJournal(err error) {
+	switch {
+	case err != nil && !c.journalErr:
+		c.journalErr = true
+		c.log.Error("in_digicert: cannot write the checkpoint journal; delivery continues, but after a crash rows may be sent again: check free space and permissions of the state_file directory",
+			"state_file", c.cfg.StateFile, "error", err)
+	case err == nil && c.journalErr:
+		c.journalErr = false
+		c.log.Info("in_digicert: checkpoint journal writable again", "state_file", c.cfg.StateFile)
+	}
+}
+
+// settleMarkers completes the runs whose rows are all committed.
+func (c *checkpoint) settleMarkers() {
+	for len(c.markers) > 0 && c.markers[0].seq <= c.committed {
+		mk := c.markers[0]
+		c.markers = c.markers[1:]
+		if !c.closed {
+			c.noteJournal(c.jr.append(recRunDone, []byte(mk.runID+"\x00"+mk.date)))
+		}
+		c.markRunDone(mk.runID, mk.date)
+	}
+}
+
+// compact writes a snapshot of what is committed, prunes rows that fell out
+// of the dedup window and empties the journal. Callers hold c.mu.
+func (c *checkpoint) compact() error {
+	if c.closed {
+		return nil
+	}
+	if c.jr.size <= journalHeader && !c.journalErr && c.jr.gen == c.gen && c.gen > 0 && !c.resave {
+		return nil // nothing happened since the last snapshot
+	}
+	floor := c.pruneFloor()
+	pruned := c.led.prune(floor, c.activeGen)
+	if c.old != nil {
+		if pruned += c.old.prune(floor, 0); c.old.len() == 0 {
+			c.old = nil
+		}
+	}
+	rows := func(fn func(rowMeta)) {
+		c.led.durable(fn)
+		if c.old != nil {
+			c.old.durable(func(m rowMeta) {
+				m.flags |= flagLegacyHash
+				fn(m)
+			})
+		}
+	}
+	count := 0
+	rows(func(rowMeta) { count++ })
+	meta := c.meta
+	meta.Watermark = c.led.wm
+	meta.DoneRuns = doneList(c.runsDone)
+	if err := writeSnapshot(c.cfg.StateFile, c.gen+1, meta, rows, count); err != nil {
+		err = fmt.Errorf("in_digicert: saving checkpoint: %w: check free space and permissions of the state_file directory", err)
+		if msg := err.Error(); msg != c.lastSnapErr {
+			c.lastSnapErr = msg
+			c.log.Error(msg, "state_file", c.cfg.StateFile)
+		}
 		return err
 	}
-	c.crc = crc32.Update(c.crc, castagnoli, p)
+	c.lastSnapErr = ""
+	c.resave = false
+	c.gen++
+	c.noteJournal(c.jr.reset(c.gen))
+	c.log.Debug("in_digicert: checkpoint saved", "report_id", c.cfg.ReportID, "rows", count, "pruned", pruned, "watermark", formatSec(c.led.wm))
 	return nil
 }
 
-// writeSnapshot writes a state file atomically with mode 0600: a reader sees
-// the old file or the new one, never a mix, even across a crash or power loss.
-func writeSnapshot(path string, gen uint64, meta stateMeta, rows func(func(rowMeta)), count int) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+// adoptLastRun upgrades a checkpoint that has only the newest run done
+// (format version 2, or one written in run mode): every run up to it in
+// history order counts as done. Callers hold c.mu.
+func (c *checkpoint) adoptLastRun(runs []digicert.Run) {
+	if len(c.runsDone) > 0 || c.meta.LastRunID == "" {
+		return
 	}
-	tmp, err := os.CreateTemp(dir, base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing state file: %w", err)
+	i := slices.IndexFunc(runs, func(r digicert.Run) bool { return r.RunID == c.meta.LastRunID })
+	if i < 0 {
+		return // no longer listed: every run is shipped again, the ledger drops what it knows
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	for _, r := range runs[:i+1] {
+		c.runsDone[r.RunID] = runDate(r)
+	}
+}
+
+// pruneDone forgets done runs that history no longer lists and that are
+// older than DigiCert's retention (so they cannot come back), or have no
+// readable date. The age is measured against the newest listed run, never
+// the host clock. Callers hold c.mu.
+func (c *checkpoint) pruneDone(runs []digicert.Run, newest time.Time) {
+	if newest.IsZero() || len(c.runsDone) == 0 {
+		return
+	}
+	listed := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		listed[r.RunID] = true
+	}
+	for id, date := range c.runsDone {
+		if listed[id] {
+			continue
 		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("writing state file: %w", err)
+		if t, ok := parseRunDate(date); !ok || newest.Sub(t) > retention {
+			delete(c.runsDone, id)
+		}
 	}
-	meta.SavedAt = time.Now().UTC().Format(time.RFC3339)
-	mb, err := json.Marshal(meta)
-	if err != nil {
-		return fmt.Errorf("writing state file: %w", err)
-	}
-	crc := crc32.New(castagnoli)
-	w := bufio.NewWriterSize(io.MultiWriter(tmp, crc), 1<<16)
-	head := []byte(snapshotMagic)
-	head = binary.BigEndian.AppendUint32(head, snapshotVersion)
-	head = binary.BigEndian.AppendUint64(head, gen)
-	head = binary.BigEndian.AppendUint32(head, uint32(len(mb)))
-	head = append(head, mb...)
-	head = binary.BigEndian.AppendUint64(head, uint64(count))
-	w.Write(head)
-	written := 0
-	var rb []byte
-	rows(func(m rowMeta) {
-		rb = appendMeta(rb[:0], m)
-		w.Write(rb)
-		written++
-	})
-	if written != count {
-		return fmt.Errorf("writing state file: internal error: %d rows announced, %d written", count, written)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("writing state file %s: %w", tmp.Name(), err)
-	}
-	if _, err := tmp.Write(binary.BigEndian.AppendUint32(nil, crc.Sum32())); err != nil {
-		return fmt.Errorf("writing state file %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("syncing state file %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("closing state file %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("replacing state file: %w", err)
-	}
-	return syncDir(dir)
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing state directory: %w", err)
+// pruneFloor is the oldest event time the ledger must remember: the dedup
+// window below the watermark, or the active run's cutoff if that is older
+// (its rows are still being counted against the ledger).
+func (c *checkpoint) pruneFloor() uint32 {
+	if c.led.wm == 0 {
+		return 0
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing state directory %s: %w", dir, err)
+	floor := int64(c.led.wm) - int64(c.cfg.DedupWindow/time.Second)
+	if c.activeGen != 0 {
+		floor = min(floor, int64(c.activeCut))
 	}
-	return nil
+	return uint32(max(floor, 0))
+}
+
+// cutoff is the oldest event time a run starting now ships: the dedup window
+// below the watermark, never before start_time. With no watermark yet (first
+// run) it is start_time, or nothing.
+func (c *checkpoint) cutoff() uint32 {
+	var cut int64
+	if !c.cfg.StartTime.IsZero() {
+		cut = c.cfg.StartTime.Unix()
+	}
+	if c.led.wm != 0 {
+		cut = max(cut, int64(c.led.wm)-int64(c.cfg.DedupWindow/time.Second))
+	}
+	return uint32(min(max(cut, 0), 0xFFFFFFFF))
 }

@@ -124,9 +124,9 @@ func TestMissingCheckpointFiles(t *testing.T) {
 	r := shippedRig(t)
 	os.Remove(r.cfg.StateFile + ".journal")
 	r.open()
-	r.e.mu.Lock()
-	n := r.e.led.len()
-	r.e.mu.Unlock()
+	r.e.cp.mu.Lock()
+	n := r.e.cp.led.len()
+	r.e.cp.mu.Unlock()
 	if n != 2 {
 		t.Fatalf("snapshot without journal: %d distinct rows known, want 2 (A, B twice)", n)
 	}
@@ -315,7 +315,7 @@ func TestStateFileSymlink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := e.led.len(); n != 1 {
+	if n := e.cp.led.len(); n != 1 {
 		t.Errorf("through the link the engine knows %d rows, want 1", n)
 	}
 	if err := e.Stop(5e9); err != nil {

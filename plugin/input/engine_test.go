@@ -365,13 +365,13 @@ func TestDedupWindowPrunes(t *testing.T) {
 	r.assertExactlyOnce()
 	r.stop() // the final snapshot prunes with everything released
 	r.open()
-	r.e.mu.Lock()
-	known, wm := r.e.led.len(), r.e.led.wm
+	r.e.cp.mu.Lock()
+	known, wm := r.e.cp.led.len(), r.e.cp.led.wm
 	var oldest uint32 = 0xFFFFFFFF
-	r.e.led.each(func(_ rowHash, e *entry, _ uint8) {
+	r.e.cp.led.each(func(_ rowHash, e *entry, _ uint8) {
 		oldest = min(oldest, e.sec)
 	})
-	r.e.mu.Unlock()
+	r.e.cp.mu.Unlock()
 	if known >= len(r.recs) {
 		t.Fatalf("ledger keeps %d of %d rows: nothing pruned", known, len(r.recs))
 	}

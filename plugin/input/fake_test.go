@@ -208,9 +208,9 @@ func TestUnparseableTimes(t *testing.T) {
 	if lines := r.logLines("run shipped"); len(lines) != 2 || !strings.Contains(lines[0], "unparseable_time=3") {
 		t.Errorf("run lines: %v", lines)
 	}
-	r.e.mu.Lock()
-	wm := r.e.led.wm
-	r.e.mu.Unlock()
+	r.e.cp.mu.Lock()
+	wm := r.e.cp.led.wm
+	r.e.cp.mu.Unlock()
 	if want := unixSec(time.Date(2025, 2, 6, 10, 0, 0, 0, time.UTC)); wm != want {
 		t.Errorf("watermark %s, want the good row's time (untimed rows must not move it)", formatSec(wm))
 	}
@@ -300,9 +300,9 @@ func TestFollowRetriesBrokenRun(t *testing.T) {
 		}
 	}
 	r.restart()
-	r.e.mu.Lock()
-	done := len(r.e.runsDone)
-	r.e.mu.Unlock()
+	r.e.cp.mu.Lock()
+	done := len(r.e.cp.runsDone)
+	r.e.cp.mu.Unlock()
 	if done != 2 {
 		t.Errorf("%d runs done after restart, want r1 and r3", done)
 	}
@@ -412,9 +412,9 @@ func TestFollowAdoptsLastRunID(t *testing.T) {
 	src.add("r2", row("06-Feb-2025 10:00:00", "B"))
 	src.add("r3", row("06-Feb-2025 11:00:00", "C"))
 	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
-	r.e.mu.Lock()
-	r.e.meta.LastRunID = "r2"
-	r.e.mu.Unlock()
+	r.e.cp.mu.Lock()
+	r.e.cp.meta.LastRunID = "r2"
+	r.e.cp.mu.Unlock()
 	r.poll()
 	if got := src.opened; len(got) != 1 || got[0] != "r3" {
 		t.Errorf("opened %v, want only r3", got)

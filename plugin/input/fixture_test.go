@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
 )
 
 // fixtureRows are the rows of the checkpoint fixtures in testdata: A twice,
@@ -141,5 +142,27 @@ func TestCheckpointNewerFormatRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "format version 99") || !strings.Contains(err.Error(), "newer") {
 			t.Errorf("state file%s of a newer format: err = %v, want a refusal naming the version", file, err)
 		}
+	}
+}
+
+// A format version 2 checkpoint without rows (a report with no events yet)
+// upgrades too.
+func TestCheckpointUpgradeFromEmptyV2(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "dc.state")
+	if err := writeSnapshot(state, 3, stateMeta{ReportID: digicertsim.DefaultReportID}, func(func(rowMeta)) {}, 0); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(state)
+	binary.BigEndian.PutUint32(b[8:], legacyVersion)
+	binary.BigEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+	os.WriteFile(state, b, 0o600)
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 10:00:00", "A"))
+	r := newFakeRig(t, src, func(c *Config) { c.StateFile = state })
+	r.poll()
+	r.restart()
+	r.poll()
+	if r.count("A") != 1 {
+		t.Errorf("A shipped %d times", r.count("A"))
 	}
 }

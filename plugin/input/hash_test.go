@@ -179,13 +179,13 @@ func TestForgedCollisionDoesNotSkipARow(t *testing.T) {
 func TestHashKeyPerCheckpoint(t *testing.T) {
 	r1 := newFakeRig(t, newFakeSource(), nil)
 	r2 := newFakeRig(t, newFakeSource(), nil)
-	k1, k2 := r1.e.key, r2.e.key
+	k1, k2 := r1.e.cp.key, r2.e.cp.key
 	if k1 == k2 || k1 == (hashKey{}) {
 		t.Fatalf("keys %x and %x: want two different random keys", k1, k2)
 	}
 	r1.crash() // the key was saved when the checkpoint was created
 	r1.open()
-	if r1.e.key != k1 {
+	if r1.e.cp.key != k1 {
 		t.Fatal("the key changed across a restart")
 	}
 }

@@ -2,7 +2,6 @@ package input
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -64,9 +63,7 @@ func (e *Engine) loop(ctx context.Context) {
 func (e *Engine) safeCycle(ctx context.Context) (next time.Duration) {
 	defer func() {
 		if r := recover(); r != nil {
-			e.mu.Lock()
-			e.activeGen = 0
-			e.mu.Unlock()
+			e.cp.endRun()
 			next = e.cfg.Interval
 			e.log.Error("in_digicert: internal error in the poller; the run is abandoned and retried at the next poll (please report this with the stack)",
 				"report_id", e.cfg.ReportID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -87,9 +84,7 @@ func (e *Engine) cycle(ctx context.Context) time.Duration {
 			err = e.trigger(ctx)
 		}
 	}
-	e.mu.Lock()
-	e.compact()
-	e.mu.Unlock()
+	e.cp.save()
 	if err != nil {
 		return e.failed(err)
 	}
@@ -140,16 +135,13 @@ func (e *Engine) follow(ctx context.Context) error {
 		return fmt.Errorf("listing READY runs: %w", err)
 	}
 	newest := newestRunTime(runs)
-	e.mu.Lock()
-	e.adoptLastRun(runs)
-	e.pruneDone(runs, newest)
 	var todo []digicert.Run
-	for _, r := range runs {
-		if _, done := e.runsDone[r.RunID]; !done && !e.p.handled[r.RunID] {
+	for _, r := range e.cp.notDone(runs) {
+		if !e.p.handled[r.RunID] {
 			todo = append(todo, r)
 		}
 	}
-	e.mu.Unlock()
+	e.p.forgetHandled(runs)
 	if len(todo) == 0 {
 		e.log.Debug("in_digicert: no new READY run", "report_id", e.cfg.ReportID, "listed", len(runs), "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
 	}
@@ -230,10 +222,7 @@ func pastRetention(r digicert.Run, newest time.Time) bool {
 func (e *Engine) trigger(ctx context.Context) error {
 	if !e.p.resumed {
 		e.p.resumed = true
-		e.mu.Lock()
-		cur := e.meta.Current
-		e.mu.Unlock()
-		if cur != nil {
+		if cur := e.cp.interrupted(); cur != nil {
 			e.log.Info("in_digicert: resuming the run the last stop interrupted", "report_id", e.cfg.ReportID, "run_id", cur.RunID)
 			if err := e.shipRun(ctx, *cur); err != nil {
 				if ctx.Err() != nil {
@@ -272,26 +261,14 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 	started := e.clock.Now()
 	e.p.gen++
 	gen := e.p.gen
-	e.mu.Lock()
-	cutoff := e.cutoff()
-	e.activeGen, e.activeCut = gen, cutoff
-	cur := run
-	e.meta.Current = &cur
-	if b, err := json.Marshal(run); err == nil && !e.closed {
-		e.noteJournal(e.jr.append(recRunStart, b))
-	}
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		e.activeGen = 0
-		e.mu.Unlock()
-	}()
+	cutoff, wm := e.cp.beginRun(run, gen)
+	defer e.cp.endRun()
 
 	var st runStats
-	err := e.readRun(ctx, run, gen, cutoff, &st)
-	e.mu.Lock()
+	err := e.readRun(ctx, run, gen, cutoff, wm, &st)
+	e.statsMu.Lock()
 	e.malformed.Add(st.rows)
-	e.mu.Unlock()
+	e.statsMu.Unlock()
 	args := []any{"report_id", e.cfg.ReportID, "run_id", run.RunID, "rows", st.seen, "emitted", st.emitted,
 		"skipped_shipped", st.shipped, "skipped_old", st.old, "unparseable_time", st.untimed}
 	if st.future > 0 {
@@ -325,15 +302,29 @@ func (e *Engine) runHandled(run digicert.Run) {
 		}
 		e.p.handled[run.RunID] = true
 	}
-	seq := e.buf.seq()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.markers = append(e.markers, runMarker{seq: seq, runID: run.RunID, date: runDate(run)})
-	e.settleMarkers()
+	e.cp.runQueued(run, e.buf.seq())
+}
+
+// forgetHandled drops runs that history no longer lists from the runs this
+// process queued (those still listed are remembered by the checkpoint once
+// committed; keeping them here too is cheap and covers the time before).
+func (p *pollerState) forgetHandled(runs []digicert.Run) {
+	if len(p.handled) == 0 {
+		return
+	}
+	listed := make(map[string]bool, len(runs))
+	for _, r := range runs {
+		listed[r.RunID] = true
+	}
+	for id := range p.handled {
+		if !listed[id] {
+			delete(p.handled, id)
+		}
+	}
 }
 
 // readRun streams a run's rows through the encoder, the ledger and the buffer.
-func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint32, st *runStats) error {
+func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm uint32, st *runStats) error {
 	rows, err := e.src.Open(ctx, run)
 	if err != nil {
 		return err
@@ -348,15 +339,12 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 	}
 	prefix := flb.AppendRecordHeader(nil, time.Time{}, meta)
 	e.p.enc.TimeKey = digicert.EventTimeField
-	e.mu.Lock()
-	wm := e.led.wm
-	e.mu.Unlock()
 	now, trusted, untimedSec := e.collectionTime(wm)
 	for rows.Next() {
 		if st.seen&4095 == 0 {
 			now, trusted, untimedSec = e.collectionTime(wm)
 			if st.seen > 0 {
-				e.compactIfLarge()
+				e.cp.saveIfLarge()
 			}
 		}
 		st.seen++
@@ -371,7 +359,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 			continue
 		}
 		body := rec[len(prefix):]
-		m := rowMeta{hash: e.key.sum(body)}
+		m := rowMeta{hash: e.cp.hash(body)}
 		t, terr := eventTime(tv)
 		switch {
 		case terr != nil:
@@ -392,12 +380,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff uint
 		if m.flags&flagUntimed != 0 {
 			m.sec = untimedSec
 		}
-		e.mu.Lock()
-		if e.old != nil && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
-			e.led.adopt(e.old, hashBody(body), m.hash)
-		}
-		d, count := e.led.observe(m.hash, m.sec, m.flags, gen, cutoff, untimedSec)
-		e.mu.Unlock()
+		d, count := e.cp.observe(body, m, gen, cutoff, untimedSec)
 		switch d {
 		case skipOld:
 			st.old++
@@ -479,16 +462,6 @@ func (e *Engine) collectionTime(wm uint32) (now, trusted time.Time, untimedSec u
 	window := int64(e.cfg.DedupWindow / time.Second)
 	sec := min(max(now.Unix(), int64(wm)), int64(wm)+window)
 	return now, trusted, uint32(min(sec, 0xFFFFFFFF))
-}
-
-// compactIfLarge snapshots in the middle of a long run once the journal is
-// big, so a crash does not leave a huge journal to replay.
-func (e *Engine) compactIfLarge() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.closed && e.jr.size > journalCompactBytes {
-		e.compact()
-	}
 }
 
 func eventTime(tv []byte) (time.Time, error) {

@@ -251,10 +251,10 @@ func (r *rig) collect() int {
 func (r *rig) crash() {
 	r.cancel()
 	r.e.buf.close()
-	r.e.mu.Lock()
-	r.e.closed = true
-	r.e.jr.f.Close()
-	r.e.mu.Unlock()
+	r.e.cp.mu.Lock()
+	r.e.cp.closed = true
+	r.e.cp.jr.f.Close()
+	r.e.cp.mu.Unlock()
 	r.e = nil
 }
 
