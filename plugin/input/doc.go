@@ -56,7 +56,8 @@
 // the restart.
 //
 // The checkpoint is state_file (a snapshot, replaced atomically) plus
-// state_file.journal (appended per Release); see checkpoint.go and journal.go.
+// state_file.journal (appended per Release), kept by the checkpoint type;
+// see checkpoint.go, snapshot.go and journal.go.
 // A missing checkpoint is a fresh start; a corrupt one is an error at New,
 // never a silent reset (which would re-ship everything).
 package input

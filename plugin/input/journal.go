@@ -11,7 +11,7 @@ import (
 
 // The journal (state_file + ".journal") is append-only between snapshots.
 //
-//	header: "DGCJ", u16 version (3; 2 had unkeyed row hashes, see checkpoint.go), u16 zero, u64 snapshot generation,
+//	header: "DGCJ", u16 version (3; 2 had unkeyed row hashes, see snapshot.go), u16 zero, u64 snapshot generation,
 //	        u32 CRC-32C of the 16 bytes before it
 //	frames: u32 payload length, u32 CRC-32C of the payload, payload
 //	payload: record type byte, then its data

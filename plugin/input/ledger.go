@@ -10,7 +10,7 @@ import (
 const flagUntimed uint8 = 1
 
 // flagLegacyHash marks, in the checkpoint files only, a row whose hash is
-// the unkeyed hashBody of format version 2 (see checkpoint.go).
+// the unkeyed hashBody of format version 2 (see snapshot.go).
 const flagLegacyHash uint8 = 2
 
 // rowMeta travels with each buffered row and becomes its journal record once
