@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,15 +91,18 @@ func dcTruthKeys(t *testing.T, events []digicertsim.Event) map[string]int {
 }
 
 // dcCheckExactlyOnce compares what one instance was handed with the truth:
-// every event exactly once, EventTime = the row's time, body exact, and
-// metadata as given (nil: empty).
+// every event exactly once, EventTime = the row's time (whole seconds, plus
+// k ns on the k+1-th copy of a repeated event), body exact, and metadata as
+// given (nil: empty).
 func dcCheckExactlyOnce(t *testing.T, name string, recs []dcRecord, truth map[string]int, wantMeta func([]dcKV) error) {
 	t.Helper()
 	got := map[string]int{}
+	nsecs := map[string][]uint32{}
 	for i, r := range recs {
-		if !r.EventTime || r.Nsec != 0 {
-			t.Errorf("%s record %d: time is not a whole-second EventTime (%v, %d ns)", name, i, r.EventTime, r.Nsec)
+		if !r.EventTime {
+			t.Errorf("%s record %d: time is not an EventTime", name, i)
 		}
+		nsecs[dcKey(r.Sec, r.Body)] = append(nsecs[dcKey(r.Sec, r.Body)], r.Nsec)
 		if wantMeta == nil && len(r.Meta) != 0 {
 			t.Errorf("%s record %d: metadata %v, want empty", name, i, r.Meta)
 		}
@@ -123,6 +127,17 @@ func dcCheckExactlyOnce(t *testing.T, name string, recs []dcRecord, truth map[st
 	}
 	if len(recs) != total {
 		t.Errorf("%s: %d records, want %d", name, len(recs), total)
+	}
+	// The n copies of an event that happened n times carry 0, 1, …, n-1
+	// nanoseconds (the input tells them apart for the output's object key).
+	for k, ns := range nsecs {
+		slices.Sort(ns)
+		for i, n := range ns {
+			if n != uint32(i) {
+				t.Errorf("%s: the copies of %s carry %v ns, want 0, 1, …", name, k, ns)
+				break
+			}
+		}
 	}
 }
 
