@@ -46,6 +46,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	abandoned map[string]bool // GENERATING runs RunReport gave up waiting for
+	obs       Observer
 }
 
 // Secret holds the API key: every fmt verb, log/slog and text encodings
@@ -103,6 +104,9 @@ func New(o Options) (*Client, error) {
 	}
 	if r.insecure {
 		c.log.Warn("digicert: api_base is plain http on a host that is not loopback: the API key and the audit rows cross the network unencrypted (allowed by allow_insecure_http); use https outside a test setup", "api_base", r.base)
+	}
+	if c.obs = o.Observer; c.obs == nil {
+		c.obs = nopObserver{}
 	}
 	switch {
 	case o.RateLimit == nil && o.Clock == SystemClock:

@@ -109,6 +109,7 @@ func (c *Client) spill(body io.Reader, op string) (*partBody, error) {
 	}
 	n, err := io.Copy(f, io.LimitReader(body, c.maxBodySize+1))
 	p.size = n
+	c.obs.Downloaded(n)
 	var bre *bodyReadError
 	switch {
 	case errors.As(err, &bre):

@@ -61,6 +61,7 @@ type Options struct {
 	MaxRetryTime   time.Duration // total per call; default 5m
 	RateLimit      *RateLimit    // nil → DigiCert's published limits (100/5s, 1000/3m); NoRateLimit disables
 	Logger         *slog.Logger  // retries and rate-limit waits; nil → discard
+	Observer       Observer      // metrics of requests, waits and downloads; nil → none
 	HTTPClient     *http.Client  // tests only; replaces the transport built from ProxyURL/CAFile
 	Clock          Clock         // tests only; nil → SystemClock
 

@@ -53,6 +53,9 @@ func (c *Client) send(ctx context.Context, cl call, handle func(*http.Response) 
 		if err != nil {
 			return fmt.Errorf("digicert: %s: waiting for client-side rate limit: %w", cl.op, err)
 		}
+		if waited > 0 {
+			c.obs.RateLimitWait(waited)
+		}
 		if waited >= time.Second {
 			c.log.Info("digicert: delayed by client-side rate limit", "op", cl.op, "waited", waited)
 		}
@@ -83,6 +86,7 @@ func (c *Client) send(ctx context.Context, cl call, handle func(*http.Response) 
 			return fmt.Errorf("%w (gave up after %d attempts in %s)", res.err, attempt, elapsed.Round(time.Millisecond))
 		}
 		if res.rateLimited {
+			c.obs.RateLimitWait(delay)
 			// Other calls sharing the limiter hold off too.
 			c.lim.pause(c.clock.Now().Add(delay))
 		}
@@ -126,9 +130,13 @@ func (c *Client) attempt(ctx context.Context, cl call, handle func(*http.Respons
 
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		if ctx.Err() == nil {
+			c.obs.Response(0)
+		}
 		return c.transportOutcome(ctx, cl, err, wrote.Load(), timedOut.Load())
 	}
 	defer resp.Body.Close()
+	c.obs.Response(resp.StatusCode)
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		resp.Body = &trackedBody{r: resp.Body, timer: timer, timeout: c.timeout, idle: cl.stream}

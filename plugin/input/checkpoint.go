@@ -18,6 +18,7 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/metrics"
 )
 
 // checkpoint is what the input remembers across restarts: the dedup ledger
@@ -29,6 +30,7 @@ import (
 type checkpoint struct {
 	cfg Config
 	log flb.Logger
+	m   metrics.Sink // write errors are counted (set before use)
 
 	mu          sync.Mutex // guards the fields below; never held while taking the buffer's lock
 	led         *ledger
@@ -71,7 +73,7 @@ func openCheckpoint(cfg Config, log flb.Logger) (*checkpoint, error) {
 		log.Info("in_digicert: state_file is a symbolic link; the checkpoint is locked and written where it points", "state_file", cfg.StateFile, "target", real)
 		cfg.StateFile = real
 	}
-	c := &checkpoint{cfg: cfg, log: log, led: newLedger(), runsDone: map[string]string{}}
+	c := &checkpoint{cfg: cfg, log: log, m: metrics.Nop{}, led: newLedger(), runsDone: map[string]string{}}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -393,6 +395,9 @@ func (c *checkpoint) syncJournalGen() error {
 }
 
 func (c *checkpoint) noteJournal(err error) {
+	if err != nil {
+		c.m.Add(MetricCheckpointErrs, "", 1)
+	}
 	switch {
 	case err != nil && !c.journalErr:
 		c.journalErr = true
@@ -447,6 +452,7 @@ func (c *checkpoint) compact() error {
 	meta.Watermark = c.led.wm
 	meta.DoneRuns = doneList(c.runsDone)
 	if err := writeSnapshot(c.cfg.StateFile, c.gen+1, meta, rows, count); err != nil {
+		c.m.Add(MetricCheckpointErrs, "", 1)
 		err = fmt.Errorf("in_digicert: saving checkpoint: %w: check free space and permissions of the state_file directory", err)
 		if msg := err.Error(); msg != c.lastSnapErr {
 			c.lastSnapErr = msg

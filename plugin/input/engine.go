@@ -10,6 +10,7 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/metrics"
 )
 
 // clock is the engine's time source; tests drive the poll schedule with a fake.
@@ -27,6 +28,8 @@ type Engine struct {
 	src   source
 	clock clock
 	buf   *buffer
+	m     metrics.Sink
+	obs   *apiObserver // the DigiCert client's, reporting to m
 
 	cp *checkpoint
 
@@ -53,11 +56,18 @@ func New(cfg Config, log flb.Logger) (*Engine, error) {
 	if log == nil {
 		return nil, errors.New("in_digicert: a logger is required")
 	}
-	client, err := digicert.New(cfg.ClientOptions(slog.New(flb.SlogHandler(log))))
+	obs := &apiObserver{m: metrics.Nop{}}
+	opts := cfg.ClientOptions(slog.New(flb.SlogHandler(log)))
+	opts.Observer = obs
+	client, err := digicert.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("in_digicert: %w", err)
 	}
-	return newEngine(cfg, log, clientSource{client}, digicert.SystemClock)
+	e, err := newEngine(cfg, log, clientSource{client}, digicert.SystemClock)
+	if err == nil {
+		e.obs = obs
+	}
+	return e, err
 }
 
 func newEngine(cfg Config, log flb.Logger, src source, clk clock) (*Engine, error) {
@@ -65,8 +75,9 @@ func newEngine(cfg Config, log flb.Logger, src source, clk clock) (*Engine, erro
 	if err != nil {
 		return nil, fmt.Errorf("in_digicert: %w", err)
 	}
+	cp.m = metrics.Nop{}
 	return &Engine{
-		cfg: cfg, log: log, src: src, clock: clk, cp: cp,
+		cfg: cfg, log: log, src: src, clock: clk, cp: cp, m: metrics.Nop{},
 		buf:  newBuffer(cfg.BufferSize, cfg.MaxBytesPerCollect),
 		done: make(chan struct{}),
 	}, nil
@@ -99,7 +110,9 @@ func (e *Engine) Start() {
 // or after Stop. The caller calls Release(batch) once Fluent Bit has taken
 // the data (the cleanup callback).
 func (e *Engine) Collect(alloc func(n int) []byte) (n int, batch uint64) {
-	return e.buf.take(alloc)
+	n, batch = e.buf.take(alloc)
+	e.noteBuffered()
+	return n, batch
 }
 
 // Release records that batch is in Fluent Bit: its rows are journaled (and

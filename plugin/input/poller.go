@@ -35,6 +35,7 @@ type pollerState struct {
 	failures    map[string]int  // follow mode: consecutive failures per run id
 	nextPoll    time.Time
 	onPost      func(error) // the start-up check awaits the first POST …/run
+	newestSent  uint32      // newest event time queued so far (Unix seconds), for the freshness gauge
 	enc         flb.RowEncoder
 	rec         []byte
 }
@@ -88,6 +89,7 @@ func (e *Engine) cycle(ctx context.Context) time.Duration {
 	if err != nil {
 		return e.failed(err)
 	}
+	e.m.Set(MetricLastSuccess, "", float64(e.clock.Now().Unix()))
 	// Polls start every interval, however long shipping took.
 	return max(e.p.nextPoll.Sub(e.clock.Now()), 0)
 }
@@ -165,6 +167,7 @@ func (e *Engine) follow(ctx context.Context) error {
 				return err
 			}
 			delete(e.p.failures, r.RunID)
+			e.m.Add(MetricRuns, RunGivenUp, 1)
 			e.log.Error("in_digicert: giving up on a run that failed at every poll; rows that appear only in it are missing (later runs overlap it, so usually none)",
 				"report_id", e.cfg.ReportID, "run_id", r.RunID, "attempts", maxRunFailures, "error", err.Error())
 			e.runHandled(r)
@@ -251,6 +254,7 @@ func (e *Engine) trigger(ctx context.Context) error {
 type runStats struct {
 	seen, emitted, shipped, old, untimed, future, malformed int
 	rows                                                    digicert.RowStats // repaired or skipped by the client
+	newest                                                  uint32            // newest event time queued (Unix seconds)
 }
 
 // shipRun downloads one READY run and queues every row not shipped before.
@@ -269,6 +273,15 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 	e.statsMu.Lock()
 	e.malformed.Add(st.rows)
 	e.statsMu.Unlock()
+	switch {
+	case err == nil:
+		e.runMetrics(&st, RunShipped)
+	case ctx.Err() != nil:
+		e.runMetrics(&st, "")
+	default:
+		e.runMetrics(&st, RunFailed)
+	}
+	e.noteBuffered()
 	args := []any{"report_id", e.cfg.ReportID, "run_id", run.RunID, "rows", st.seen, "emitted", st.emitted,
 		"skipped_shipped", st.shipped, "skipped_old", st.old, "unparseable_time", st.untimed}
 	if st.future > 0 {
@@ -406,6 +419,9 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 			return err
 		}
 		st.emitted++
+		if m.flags&flagUntimed == 0 {
+			st.newest = max(st.newest, m.sec)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err

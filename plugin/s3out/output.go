@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/metrics"
 )
 
 // startupTimeout bounds the credential and bucket checks in New.
@@ -27,6 +28,9 @@ type Output struct {
 	target target // what fixes in log lines refer to
 	limit  *logLimiter
 	stats  statsBox
+	m      metrics.Sink
+	// secrets of the credentials checked at start, for log scrubbing
+	secrets []string
 
 	ctx    context.Context // cancelled by Close: aborts in-flight uploads
 	cancel context.CancelFunc
@@ -53,6 +57,11 @@ func New(ctx context.Context, cfg Config, log flb.Logger) (*Output, error) {
 	}
 	o := newOutput(cfg, client, log)
 	o.target = cfg.target(awsCfg.Region)
+	for _, s := range []string{creds.SecretAccessKey, creds.SessionToken} {
+		if s != "" {
+			o.secrets = append(o.secrets, s)
+		}
+	}
 	// Checksums are named on multipart uploads only where the SDK computes them.
 	o.spec.checksums = cfg.Endpoint == ""
 	// The credential source (environment, profile, role...) helps debugging
@@ -125,7 +134,9 @@ func (o *Output) Stats() Stats { return o.stats.snapshot() }
 func (o *Output) Flush(ctx context.Context, chunk []byte, tag string) Report {
 	start := time.Now()
 	r, d := o.flush(ctx, chunk, tag)
-	o.stats.add(r, time.Since(start))
+	took := time.Since(start)
+	o.stats.add(r, took)
+	o.observe(r, took)
 	if r.Skipped > 0 {
 		o.logLimited(o.log.Error, "record-skipped", "records skipped: not a map of fields, so not an audit row the feed could parse; the chunk's other records are stored",
 			"tag", tag, "skipped", r.Skipped, "records", r.Records, "first", r.firstSkip)
