@@ -23,8 +23,9 @@
 #define FLB_PROXY_GOLANG 11
 #define FLB_OUTPUT_LOGS 1
 
-/* Filled by FLBPluginRegister. config_map (new in v5.x) stays NULL: Fluent
- * Bit then does not validate keys itself; each plugin's LoadConfig does. */
+/* Filled by FLBPluginRegister. config_map exists only from Fluent Bit 5.1.1
+ * on: on older hosts the struct (and its allocation) ends before it, so a
+ * plugin writes it only after checking the allocation is large enough. */
 struct flb_plugin_proxy_def {
     int type;
     int proxy;
@@ -33,6 +34,38 @@ struct flb_plugin_proxy_def {
     char *description;
     int event_type;
     void *config_map;
+};
+
+/* One entry of a config map (include/fluent-bit/flb_config_map.h, the same
+ * from v5.1.0 on; only read by hosts >= 5.1.1). An array ends with an entry
+ * whose name is NULL. The plugins use type FLB_CONFIG_MAP_STR only: they
+ * parse values themselves; the map makes Fluent Bit reject unknown keys. */
+#define FLB_CONFIG_MAP_STR 0
+struct flb_config_map_val {
+    union {
+        int i_num;
+        int boolean;
+        double d_num;
+        size_t s_num;
+        char *str;
+        void *list;
+        void *variant;
+    } val;
+    char *raw;
+    void *mult;
+    struct { void *prev, *next; } _head;
+};
+
+struct flb_config_map {
+    int type;
+    char *name;
+    char *def_value;
+    int flags;
+    int set_property;
+    uintptr_t offset;
+    char *desc;
+    struct flb_config_map_val value;
+    struct { void *prev, *next; } _head;
 };
 
 /* Function-pointer table: the order is the ABI. */

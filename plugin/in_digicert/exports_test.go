@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
 )
 
 // The exports called directly, with fake engines: buffer hand-over and
@@ -60,14 +62,23 @@ func (e *scriptedEngine) Stop(time.Duration) error {
 // withInstances installs fresh global state for one test.
 func withInstances(t *testing.T) {
 	t.Helper()
-	old := instances
-	instances = newRegistry()
-	t.Cleanup(func() { instances = old })
+	old, oldBuf := instances, buffers
+	instances, buffers = flbplugin.NewRegistry[*instance](), newHandouts()
+	t.Cleanup(func() { instances, buffers = old, oldBuf })
 }
 
+// nopLogger stands in for Fluent Bit's log (there is none in go test).
+type nopLogger struct{ closed bool }
+
+func (*nopLogger) Error(string, ...any) {}
+func (*nopLogger) Warn(string, ...any)  {}
+func (*nopLogger) Info(string, ...any)  {}
+func (*nopLogger) Debug(string, ...any) {}
+func (l *nopLogger) Close()             { l.closed = true }
+
 func addEngine(eng engine, thread uint64) *instance {
-	inst := &instance{id: instances.reserve(), eng: eng, log: newLogger(nil, nil, "[test] "), thread: thread}
-	instances.add(inst)
+	inst := &instance{id: instances.Reserve(), eng: eng, log: &nopLogger{}}
+	instances.Add(inst.id, thread, inst)
 	return inst
 }
 
@@ -204,8 +215,8 @@ func TestExportsActOnCallingThreadsInstance(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	mine, other := &scriptedEngine{}, &scriptedEngine{}
-	addEngine(mine, threadID())
-	addEngine(other, threadID()+1)
+	addEngine(mine, flbplugin.ThreadID())
+	addEngine(other, flbplugin.ThreadID()+1)
 
 	FLBPluginInputPause()
 	if !mine.paused || other.paused {
@@ -243,13 +254,16 @@ func TestExportsActOnCallingThreadsInstance(t *testing.T) {
 func TestExportsRegisterAndUnregister(t *testing.T) {
 	withInstances(t)
 	// struct flb_plugin_proxy_def: int type, proxy, flags; char *name,
-	// *description; int event_type; void *config_map (48 bytes on LP64).
-	def := new([6]uint64)
-	if ret := FLBPluginRegister(unsafe.Pointer(def)); ret != 0 {
+	// *description; int event_type; void *config_map (48 bytes on LP64),
+	// allocated with the C allocator as Fluent Bit does.
+	p := flbplugin.AllocDef(flbplugin.DefSize)
+	defer flbplugin.FreeDef(p)
+	def := (*[6]uint64)(p)
+	if ret := FLBPluginRegister(p); ret != 0 {
 		t.Fatalf("register: ret %d", ret)
 	}
-	words := (*[12]uint32)(unsafe.Pointer(def))
-	if words[0] != 1 || words[1] != 11 || words[2] != 0 || words[8] != 0 || def[5] != 0 {
+	words := (*[12]uint32)(p)
+	if words[0] != 1 || words[1] != 11 || words[2] != 0 || words[8] != 0 || def[5] == 0 {
 		t.Errorf("def type=%d proxy=%d flags=%d event_type=%d config_map=%#x", words[0], words[1], words[2], words[8], def[5])
 	}
 	if name := cString(def[2]); name != "digicert" {
@@ -259,8 +273,8 @@ func TestExportsRegisterAndUnregister(t *testing.T) {
 		t.Errorf("description %q", d)
 	}
 	eng := &scriptedEngine{}
-	addEngine(eng, threadID()+7)
-	FLBPluginUnregister(unsafe.Pointer(def))
+	addEngine(eng, flbplugin.ThreadID()+7)
+	FLBPluginUnregister(p)
 	if !eng.stopped {
 		t.Error("unregister left an instance of its registration running")
 	}

@@ -1,6 +1,8 @@
 // Command in_digicert is the Fluent Bit input plugin `digicert`, built with
 // -buildmode=c-shared into in_digicert.so. It only converts Fluent Bit's
-// Go-proxy calls for package input, which holds all the logic.
+// Go-proxy calls for package input, which holds all the logic; what both
+// plugins share with Fluent Bit (registration, logging, registry, metrics,
+// config map) is package flbplugin.
 //
 // It needs Fluent Bit ≥ 4.1: it exports only the per-instance *Ctx collect
 // and cleanup callbacks, which older versions do not call.
@@ -14,24 +16,24 @@ package main
 
 /*
 #include <stdlib.h>
-#include <string.h>
-#cgo CFLAGS: -I${SRCDIR}/../flbabi
-#include "abi.h"
+#define FLB_ERROR 0
+#define FLB_OK 1
 */
 import "C"
 
 import (
 	"fmt"
-	"runtime/debug"
 	"time"
 	"unsafe"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 )
 
 const (
 	pluginName  = "digicert"
+	logName     = "in_digicert"
 	description = "DigiCert CertCentral audit logs (Reports API)"
 	// stopTimeout bounds how long one instance's exit waits for its poller;
 	// Fluent Bit's whole shutdown grace is 5 s by default.
@@ -39,41 +41,17 @@ const (
 )
 
 var (
-	instances = newRegistry()
-	// Fluent Bit keeps these pointers (def->description is not copied) and
-	// a reload registers again in the same process: allocated once, never freed.
-	cName        = C.CString(pluginName)
-	cDescription = C.CString(description)
+	plugin    = flbplugin.New(flbplugin.Input, pluginName, logName, description, input.KeyDocs())
+	instances = flbplugin.NewRegistry[*instance]()
+	buffers   = newHandouts()
 )
-
-// guard runs an export's body and recovers a panic there: it is logged with
-// its stack and the export returns its failure value instead of crashing
-// Fluent Bit. (recover must be called by the deferred function itself.)
-func guard(export string, body func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			logGlobal(fmt.Sprintf("panic in %s: %v\n%s", export, r, debug.Stack()))
-		}
-	}()
-	body()
-}
-
-// threadID names the calling OS thread.
-func threadID() uint64 { return uint64(C.dc_thread_id()) }
 
 // FLBPluginRegister declares the input plugin `digicert` (once per load of
 // the .so, and again at every hot reload).
 //
 //export FLBPluginRegister
-func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
-	ret = -1
-	guard("FLBPluginRegister", func() {
-		if C.dc_register((*C.struct_flb_plugin_proxy_def)(def), cName, cDescription) == 0 {
-			instances.register(uintptr(def))
-			ret = 0
-		}
-	})
-	return ret
+func FLBPluginRegister(def unsafe.Pointer) C.int {
+	return C.int(plugin.RegisterCallback(def, instances))
 }
 
 // FLBPluginInit sets up one [INPUT] section. It reads every key now, the
@@ -84,54 +62,42 @@ func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
 // start with FLB_ERROR.
 //
 //export FLBPluginInit
-func FLBPluginInit(plugin unsafe.Pointer) (ret C.int) {
-	ret = C.FLB_ERROR
-	guard("FLBPluginInit", func() { ret = initInstance((*C.struct_flbgo_input_plugin)(plugin)) })
-	return ret
+func FLBPluginInit(p unsafe.Pointer) C.int {
+	return C.int(plugin.InitCallback(p, instances, initInstance))
 }
 
-func initInstance(p *C.struct_flbgo_input_plugin) C.int {
-	lastAPI.Store(p.api)
-	id := instances.reserve()
-	log := newLogger(p.api, p.i_ins, fmt.Sprintf("[in_digicert#%d] ", id))
-
-	cfg, err := input.LoadConfig(readConfig(p))
-	if err != nil {
-		log.Error(err.Error())
-		return C.FLB_ERROR
+func initInstance(in flbplugin.Instance, id uintptr, log *flbplugin.Logger) error {
+	log.Strip = logName + ": "
+	raw := in.Config(input.Keys())
+	// Before anything can fail: whatever the mistake, these never reach the log.
+	for _, s := range input.Secrets(raw) {
+		plugin.AddSecret(s)
 	}
+	cfg, err := input.LoadConfig(raw)
+	if err != nil {
+		return err
+	}
+	plugin.AddSecret(string(cfg.APIKey))
 	eng, err := input.New(cfg, log)
 	if err != nil {
-		log.Error(err.Error())
-		return C.FLB_ERROR
+		return err
 	}
+	name := in.Name(fmt.Sprintf("%s.%d", pluginName, id-1))
+	sink, closeMetrics := in.Metrics(input.MetricDescs(), name, log)
+	eng.SetMetrics(sink)
 	// A wrong key or report id stops Fluent Bit now, not an hour later.
 	if err := eng.StartChecked(input.StartCheckTimeout); err != nil {
-		log.Error(err.Error())
-		return C.FLB_ERROR
+		closeMetrics()
+		return err
 	}
-	if C.dc_set_remote_context(p, C.uintptr_t(id)) != 0 {
-		log.Error("the host passed no input context (plugin->context is NULL): it does not follow Fluent Bit's Go proxy ABI")
+	if err := in.SetContext(id); err != nil {
 		_ = eng.Stop(stopTimeout)
-		return C.FLB_ERROR
+		closeMetrics()
+		return err
 	}
-	instances.add(&instance{id: id, eng: eng, log: log, thread: threadID()})
-	log.Info("started", "report_id", cfg.ReportID, "mode", string(cfg.Mode), "interval", cfg.Interval.String())
-	return C.FLB_OK
-}
-
-// readConfig copies every key the input accepts from the instance being
-// initialised (properties are readable only during FLBPluginInit).
-func readConfig(p *C.struct_flbgo_input_plugin) flb.MapConfig {
-	m := flb.MapConfig{}
-	for _, k := range input.Keys() {
-		ck := C.CString(k)
-		if v := C.dc_get_property(p, ck); v != nil {
-			m[k] = C.GoString(v)
-		}
-		C.free(unsafe.Pointer(ck))
-	}
-	return m
+	instances.Add(id, flbplugin.ThreadID(), &instance{id: id, eng: eng, log: log, closeMetrics: closeMetrics})
+	plugin.Started(log, digicert.Version, name, "report_id", cfg.ReportID, "mode", string(cfg.Mode), "interval", cfg.Interval.String())
+	return nil
 }
 
 // FLBPluginInputCallbackCtx is Fluent Bit's 1-second collect. It never
@@ -147,9 +113,9 @@ func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr)
 	// ("invalid pointer found on stack") when such a stack grows.
 	*data, *size = nil, 0
 	ret = C.FLB_ERROR
-	guard("FLBPluginInputCallbackCtx", func() {
-		inst := instances.get(ctx)
-		if inst == nil {
+	plugin.Guard("FLBPluginInputCallbackCtx", func() {
+		inst, ok := instances.Get(ctx)
+		if !ok {
 			// An exited instance (Fluent Bit may still call it during its
 			// shutdown grace) or a context this plugin never set.
 			ret = C.FLB_OK
@@ -169,7 +135,7 @@ func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr)
 			return unsafe.Slice((*byte)(buf), n)
 		})
 		if n > 0 && buf != nil {
-			instances.handOut(uintptr(buf), inst.id, batch)
+			buffers.put(uintptr(buf), inst.id, batch)
 			*data, *size = buf, uintptr(n)
 			handed = true
 		}
@@ -186,19 +152,19 @@ func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr)
 //export FLBPluginInputCleanupCallbackCtx
 func FLBPluginInputCleanupCallbackCtx(ctx uintptr, data unsafe.Pointer) (ret C.int) {
 	ret = C.FLB_ERROR
-	guard("FLBPluginInputCleanupCallbackCtx", func() {
+	plugin.Guard("FLBPluginInputCleanupCallbackCtx", func() {
 		if data == nil {
 			ret = C.FLB_OK
 			return
 		}
-		h, inst, ok := instances.takeBack(uintptr(data))
+		h, ok := buffers.take(uintptr(data))
 		if !ok {
 			// Not ours: freeing it could corrupt the heap, keeping it only leaks.
-			logGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", ctx))
+			plugin.LogGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", ctx))
 			return
 		}
 		C.free(data)
-		if inst != nil {
+		if inst, ok := instances.Get(h.id); ok {
 			inst.eng.Release(h.batch)
 		}
 		ret = C.FLB_OK
@@ -215,8 +181,8 @@ func FLBPluginInputCleanupCallbackCtx(ctx uintptr, data unsafe.Pointer) (ret C.i
 //
 //export FLBPluginInputPause
 func FLBPluginInputPause() {
-	guard("FLBPluginInputPause", func() {
-		for _, inst := range instances.onThread(threadID()) {
+	plugin.Guard("FLBPluginInputPause", func() {
+		for _, inst := range instances.OnThread(flbplugin.ThreadID()) {
 			inst.eng.Pause()
 			inst.log.Debug("paused")
 		}
@@ -228,8 +194,8 @@ func FLBPluginInputPause() {
 //
 //export FLBPluginInputResume
 func FLBPluginInputResume() {
-	guard("FLBPluginInputResume", func() {
-		for _, inst := range instances.onThread(threadID()) {
+	plugin.Guard("FLBPluginInputResume", func() {
+		for _, inst := range instances.OnThread(flbplugin.ThreadID()) {
 			inst.eng.Resume()
 			inst.log.Debug("resumed")
 		}
@@ -242,8 +208,8 @@ func FLBPluginInputResume() {
 //
 //export FLBPluginInputPreExit
 func FLBPluginInputPreExit(hotReload C.int) {
-	guard("FLBPluginInputPreExit", func() {
-		for _, inst := range instances.onThread(threadID()) {
+	plugin.Guard("FLBPluginInputPreExit", func() {
+		for _, inst := range instances.OnThread(flbplugin.ThreadID()) {
 			inst.eng.Pause()
 			inst.log.Debug("stopping", "hot_reload", hotReload != 0)
 		}
@@ -259,8 +225,8 @@ func FLBPluginInputPreExit(hotReload C.int) {
 //export FLBPluginExit
 func FLBPluginExit() (ret C.int) {
 	ret = C.FLB_ERROR
-	guard("FLBPluginExit", func() {
-		stopAll(instances.removeOnThread(threadID()))
+	plugin.Guard("FLBPluginExit", func() {
+		stopAll(instances.RemoveOnThread(flbplugin.ThreadID()))
 		ret = C.FLB_OK
 	})
 	return ret
@@ -269,8 +235,11 @@ func FLBPluginExit() (ret C.int) {
 // stopAll stops each instance; a panic in one does not spare the others.
 func stopAll(list []*instance) {
 	for _, inst := range list {
-		guard("stopping an instance", func() {
-			defer inst.log.close()
+		plugin.Guard("stopping an instance", func() {
+			defer inst.log.Close()
+			if inst.closeMetrics != nil {
+				defer inst.closeMetrics()
+			}
 			if err := inst.eng.Stop(stopTimeout); err != nil {
 				inst.log.Error(err.Error())
 			} else {
@@ -287,9 +256,9 @@ func stopAll(list []*instance) {
 //
 //export FLBPluginUnregister
 func FLBPluginUnregister(def unsafe.Pointer) {
-	guard("FLBPluginUnregister", func() {
-		defer lastAPI.Store(nil)
-		stopAll(instances.unregister(uintptr(def)))
+	plugin.Guard("FLBPluginUnregister", func() {
+		defer plugin.Unregister()
+		stopAll(instances.Unregister(uintptr(def)))
 	})
 }
 

@@ -1,6 +1,9 @@
 package input
 
-import "github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+import (
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+)
 
 // KeyDocs documents every key of Keys(), in the same order, with the
 // default README gives ("" for required keys and defaults that are not a
@@ -10,7 +13,7 @@ func KeyDocs() []flb.KeyDoc {
 		kd("api_key", "", "CertCentral API key (never logged); set this or api_key_file"),
 		kd("api_key_file", "", "file holding only the API key"),
 		kd("report_id", "", "UUID of a JSON audit-log report (required)"),
-		kd("api_base", DefaultAPIBase, "base URL of the Reports API"),
+		kd("api_base", digicert.DefaultBaseURL, "base URL of the Reports API"),
 		kd("mode", string(ModeRun), "run: start a run every interval; follow: ship the report's READY runs"),
 		kd("interval", "1h", "how often to poll (at least 1m)"),
 		kd("wait_timeout", "10m", "how long a run may stay GENERATING"),
@@ -24,6 +27,10 @@ func KeyDocs() []flb.KeyDoc {
 		kd("max_bytes_per_collect", "32M", "bytes handed to Fluent Bit per 1-second callback"),
 		kd("buffer_size", "", "bound of the queue between poller and Fluent Bit (default 2 x max_bytes_per_collect)"),
 		kd("add_metadata", "off", "on: report and run ids in the record's metadata"),
+		kd("download_timeout", "30m", "longest time one download may take"),
+		kd("max_inflated_size", "4GiB", "most bytes the ZIP members of one part may inflate to"),
+		kd("max_zip_members", "1000", "most entries one downloaded ZIP may have"),
+		kd("allow_insecure_http", "off", "on: accept a plain http:// api_base off loopback"),
 	}
 }
 

@@ -1,51 +1,43 @@
 // Command out_secops_s3 is the Fluent Bit output plugin `secops_s3`, built
 // with -buildmode=c-shared into out_secops_s3.so. It only adapts Fluent
-// Bit's Go-proxy calls to package s3out, which holds all the logic.
+// Bit's Go-proxy calls to package s3out, which holds all the logic; what
+// both plugins share with Fluent Bit (registration, logging, registry,
+// metrics, config map) is package flbplugin.
 package main
 
 /*
-#include <stdlib.h>
-#cgo CFLAGS: -I${SRCDIR}/../flbabi
-#include "abi.h"
+#define FLB_ERROR 0
+#define FLB_OK 1
+#define FLB_RETRY 2
 */
 import "C"
 
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"unsafe"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
 
-const description = "DigiCert audit logs to Google SecOps: gzip NDJSON objects on S3, create-only writes"
-
-var (
-	instances = newRegistry()
-	// Register's strings must outlive the call: Fluent Bit keeps the
-	// description pointer. Allocated once per process.
-	cName        = C.CString(s3out.PluginName)
-	cDescription = C.CString(description)
+const (
+	logName     = "out_secops_s3"
+	description = "DigiCert audit logs to Google SecOps: gzip NDJSON objects on S3, create-only writes"
 )
 
-// guard recovers a panic at an export boundary, logs it with its stack, and
-// makes the export return ret instead of crashing Fluent Bit.
-func guard(export string, result *C.int, ret C.int) {
-	if r := recover(); r != nil {
-		logGlobal(fmt.Sprintf("panic in %s: %v\n%s", export, r, debug.Stack()))
-		*result = ret
-	}
-}
+var (
+	plugin    = flbplugin.New(flbplugin.Output, s3out.PluginName, logName, description, s3out.KeyDocs())
+	instances = flbplugin.NewRegistry[*instance]()
+)
 
-// FLBPluginRegister declares the output plugin secops_s3 (once per load).
+// FLBPluginRegister declares the output plugin secops_s3 (once per load,
+// and again at every hot reload).
 //
 //export FLBPluginRegister
-func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
-	defer guard("FLBPluginRegister", &ret, -1)
-	C.secops_register((*C.struct_flb_plugin_proxy_def)(def), cName, cDescription)
-	return 0
+func FLBPluginRegister(def unsafe.Pointer) C.int {
+	return C.int(plugin.RegisterCallback(def, instances))
 }
 
 // FLBPluginInit sets up one [OUTPUT] instance: it reads every key (the only
@@ -53,39 +45,35 @@ func FLBPluginRegister(def unsafe.Pointer) (ret C.int) {
 // stores the instance id in the instance's context.
 //
 //export FLBPluginInit
-func FLBPluginInit(plugin unsafe.Pointer) (ret C.int) {
-	defer guard("FLBPluginInit", &ret, C.FLB_ERROR)
-	p := (*C.struct_flbgo_output_plugin)(plugin)
-	lastAPI.Store(p.api)
-	id := instances.reserve()
-	log := newLogger(p.api, p.o_ins, fmt.Sprintf("[out_secops_s3#%d] ", id))
+func FLBPluginInit(p unsafe.Pointer) C.int {
+	return C.int(plugin.InitCallback(p, instances, initInstance))
+}
 
-	cfg, err := s3out.LoadConfig(readConfig(p))
+func initInstance(in flbplugin.Instance, id uintptr, log *flbplugin.Logger) error {
+	for _, s := range s3out.EnvSecrets() {
+		plugin.AddSecret(s)
+	}
+	cfg, err := s3out.LoadConfig(in.Config(s3out.Keys()))
 	if err != nil {
-		log.Error(err.Error())
-		return C.FLB_ERROR
+		return err
 	}
 	out, err := s3out.New(context.Background(), cfg, log)
 	if err != nil {
-		log.Error(err.Error())
-		return C.FLB_ERROR
+		return err
 	}
-	instances.put(id, &instance{out: out, log: log})
-	C.secops_set_context(p, C.uintptr_t(id))
-	return C.FLB_OK
-}
-
-// readConfig copies every accepted key of the instance being initialised.
-func readConfig(p *C.struct_flbgo_output_plugin) flb.MapConfig {
-	m := flb.MapConfig{}
-	for _, k := range s3out.Keys() {
-		ck := C.CString(k)
-		if v := C.secops_get_property(p, ck); v != nil {
-			m[k] = C.GoString(v)
-		}
-		C.free(unsafe.Pointer(ck))
+	for _, s := range out.Secrets() {
+		plugin.AddSecret(s)
 	}
-	return m
+	if err := in.SetContext(id); err != nil {
+		out.Close()
+		return err
+	}
+	name := in.Name(fmt.Sprintf("%s.%d", s3out.PluginName, id-1))
+	sink, closeMetrics := in.Metrics(s3out.MetricDescs(), name, log)
+	out.SetMetrics(sink)
+	instances.Add(id, flbplugin.ThreadID(), &instance{out: out, log: log, closeMetrics: closeMetrics})
+	plugin.Started(log, digicert.Version, name)
+	return nil
 }
 
 // The remote context is taken as uintptr: it holds a small integer id, and a
@@ -99,27 +87,33 @@ func readConfig(p *C.struct_flbgo_output_plugin) flb.MapConfig {
 //
 //export FLBPluginFlushCtx
 func FLBPluginFlushCtx(ctx uintptr, data unsafe.Pointer, length C.size_t, tag *C.char) (ret C.int) {
-	defer guard("FLBPluginFlushCtx", &ret, C.FLB_RETRY)
-	inst := instances.get(ctx)
-	if inst == nil {
-		logGlobal(fmt.Sprintf("flush for unknown instance %d: was FLBPluginInit successful?", ctx))
-		return C.FLB_ERROR
-	}
-	chunk := unsafe.Slice((*byte)(data), int(length))
-	r := inst.out.Flush(context.Background(), chunk, C.GoString(tag))
-	return C.int(r.Status)
+	ret = C.FLB_RETRY // a panic: the chunk is kept and retried
+	plugin.Guard("FLBPluginFlushCtx", func() {
+		inst, ok := instances.Get(ctx)
+		if !ok {
+			plugin.LogGlobal(fmt.Sprintf("flush for unknown instance %d: was FLBPluginInit successful?", ctx))
+			ret = C.FLB_ERROR
+			return
+		}
+		chunk := unsafe.Slice((*byte)(data), int(length))
+		r := inst.out.Flush(context.Background(), chunk, C.GoString(tag))
+		ret = C.int(r.Status)
+	})
+	return ret
 }
 
 // FLBPluginExitCtx stops one instance: uploads still running are cancelled.
 //
 //export FLBPluginExitCtx
 func FLBPluginExitCtx(ctx uintptr) (ret C.int) {
-	defer guard("FLBPluginExitCtx", &ret, C.FLB_ERROR)
-	if inst := instances.remove(ctx); inst != nil {
-		inst.out.Close()
-		inst.log.Debug("stopped")
-	}
-	return C.FLB_OK
+	ret = C.FLB_ERROR
+	plugin.Guard("FLBPluginExitCtx", func() {
+		if inst, ok := instances.Remove(ctx); ok {
+			inst.stop()
+		}
+		ret = C.FLB_OK
+	})
+	return ret
 }
 
 // FLBPluginExit stops every instance. Fluent Bit calls it only when
@@ -127,24 +121,30 @@ func FLBPluginExitCtx(ctx uintptr) (ret C.int) {
 //
 //export FLBPluginExit
 func FLBPluginExit() (ret C.int) {
-	defer guard("FLBPluginExit", &ret, C.FLB_ERROR)
-	for _, inst := range instances.removeAll() {
-		inst.out.Close()
-	}
-	return C.FLB_OK
+	ret = C.FLB_ERROR
+	plugin.Guard("FLBPluginExit", func() {
+		for _, inst := range instances.RemoveAll() {
+			plugin.Guard("stopping an instance", inst.stop)
+		}
+		ret = C.FLB_OK
+	})
+	return ret
 }
 
-// FLBPluginUnregister is called once per load at plugin destroy; instances
-// are already gone by then, and the registration strings stay allocated
-// because a hot reload registers again in the same process.
+// FLBPluginUnregister is called once per registration at plugin destroy
+// (shutdown, or the old configuration of a hot reload). Instances of that
+// registration still running are stopped; the API table is freed by Fluent
+// Bit right after, so it is forgotten. The registration strings stay
+// allocated because a hot reload registers again in the same process.
 //
 //export FLBPluginUnregister
 func FLBPluginUnregister(def unsafe.Pointer) {
-	defer func() {
-		if r := recover(); r != nil {
-			logGlobal(fmt.Sprintf("panic in FLBPluginUnregister: %v", r))
+	plugin.Guard("FLBPluginUnregister", func() {
+		defer plugin.Unregister()
+		for _, inst := range instances.Unregister(uintptr(def)) {
+			plugin.Guard("stopping an instance", inst.stop)
 		}
-	}()
+	})
 }
 
 func main() {}

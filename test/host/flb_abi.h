@@ -20,6 +20,37 @@
 #define FLB_LOG_DEBUG 4
 #define FLB_LOG_TRACE 5
 
+struct host_list { struct host_list *prev, *next; }; /* struct mk_list */
+
+/* include/fluent-bit/flb_config_map.h (v5.1.0 on); an array ends with an
+ * entry whose name is NULL */
+struct flb_config_map_val {
+    union {
+        int i_num;
+        int boolean;
+        double d_num;
+        size_t s_num;
+        char *str;
+        void *list;
+        void *variant;
+    } val;
+    char *raw;
+    void *mult;
+    struct host_list _head;
+};
+
+struct flb_config_map {
+    int type;
+    char *name;
+    char *def_value;
+    int flags;
+    int set_property;
+    unsigned long offset;
+    char *desc;
+    struct flb_config_map_val value;
+    struct host_list _head;
+};
+
 /* include/fluent-bit/flb_plugin_proxy.h */
 struct flb_plugin_proxy_def {
     int type;
@@ -28,10 +59,10 @@ struct flb_plugin_proxy_def {
     char *name;
     char *description;
     int event_type;
-    void *config_map; /* added in v5.x; calloc'd to NULL by Fluent Bit */
+    struct flb_config_map *config_map; /* added in v5.1.1; hosts before it
+                                        * allocate the struct without it */
 };
 
-struct host_list { struct host_list *prev, *next; }; /* struct mk_list */
 
 struct flb_plugin_proxy {
     struct flb_plugin_proxy_def *def;

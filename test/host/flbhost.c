@@ -4,9 +4,10 @@
  * src/flb_input_thread.c), so plugins can be tested without Fluent Bit.
  * Usage and the event protocol are in README.md.
  *
- * Build: cc -O2 -g -Wall -Wextra -pthread -o flbhost flbhost.c -ldl \
- *           -Wl,--export-dynamic-symbol=free
- * (exporting free lets the host see which collected buffers get freed).
+ * Build: cc -O2 -g -Wall -Wextra -pthread -rdynamic -o flbhost flbhost.c -ldl
+ * (-rdynamic exports free, which lets the host see which collected buffers
+ * get freed, and the cmetrics stand-ins and flb_*_name functions the
+ * fluent-bit binary exports, which plugins look up with dlsym).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -76,6 +77,8 @@ struct instance {
     unsigned long long bytes;
 
     FILE *out, *dropped_out;
+    int cmt;          /* its cmetrics context is &cmt (with -M) */
+    int initialised;  /* init returned: metric series made now are late */
     struct reg *reg; /* registration the instance was started under */
     int hot_reload;  /* shutdown_by_hot_reloading for PreExit */
 };
@@ -92,6 +95,8 @@ static struct {
     struct instance inst[MAX_INSTANCES];
 
     void *dso;
+    size_t def_size; /* -R: sizeof(struct flb_plugin_proxy_def) of the emulated host */
+    int metrics;     /* -M: give instances a cmetrics context */
     struct flb_api api;
     struct reg *R; /* the current registration */
     int failed;
@@ -217,8 +222,193 @@ static const char *output_get_property(const char *key, void *ins)
 
 static void *get_cmt(void *ins)
 {
-    (void) ins;
+    struct instance *in = ins;
+    return H.metrics && in != NULL ? &in->cmt : NULL;
+}
+
+/* ---- cmetrics stand-ins ------------------------------------------------------
+ * The fluent-bit binary exports cmetrics; these record what a plugin does
+ * with them. Each series is printed at the instance's exit:
+ *   metric I NAME{k="v",...} VALUE [late]
+ * "late" marks a series first created after the instance's init returned
+ * (Fluent Bit may be exporting the context from another thread then). */
+
+#define MAX_METRICS 128
+#define MAX_SERIES 32
+#define MAX_LABELS 4
+
+struct fake_series {
+    char vals[MAX_LABELS][96];
+    double val;
+    int late;
+};
+
+struct fake_metric {
+    struct instance *in;
+    int gauge;
+    char name[160];
+    int nkeys;
+    char keys[MAX_LABELS][32];
+    int nseries;
+    struct fake_series series[MAX_SERIES];
+};
+
+static struct fake_metric fake_metrics[MAX_METRICS];
+static int n_fake_metrics;
+static pthread_mutex_t cmt_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct instance *instance_of_cmt(void *cmt);
+
+static void *fake_create(void *cmt, int gauge, char *ns, char *sub, char *name,
+                         int n, char **keys)
+{
+    struct fake_metric *m;
+    struct instance *in = instance_of_cmt(cmt);
+
+    if (in == NULL || n > MAX_LABELS) {
+        event("error metric %s on an unknown context or with %d labels", name, n);
+        return NULL;
+    }
+    pthread_mutex_lock(&cmt_mu);
+    if (n_fake_metrics == MAX_METRICS) {
+        pthread_mutex_unlock(&cmt_mu);
+        return NULL;
+    }
+    m = &fake_metrics[n_fake_metrics++];
+    memset(m, 0, sizeof(*m));
+    m->in = in;
+    m->gauge = gauge;
+    snprintf(m->name, sizeof(m->name), "%s_%s_%s", ns, sub, name);
+    m->nkeys = n;
+    for (int i = 0; i < n; i++) {
+        snprintf(m->keys[i], sizeof(m->keys[i]), "%s", keys[i]);
+    }
+    pthread_mutex_unlock(&cmt_mu);
+    return m;
+}
+
+void *cmt_counter_create(void *cmt, char *ns, char *sub, char *name, char *help,
+                         int n, char **keys)
+{
+    (void) help;
+    return fake_create(cmt, 0, ns, sub, name, n, keys);
+}
+
+void *cmt_gauge_create(void *cmt, char *ns, char *sub, char *name, char *help,
+                       int n, char **keys)
+{
+    (void) help;
+    return fake_create(cmt, 1, ns, sub, name, n, keys);
+}
+
+static int fake_update(void *metric, int gauge, int set, double v, int n, char **vals)
+{
+    struct fake_metric *m = metric;
+    struct fake_series *s = NULL;
+
+    if (m == NULL || m->gauge != gauge || n != m->nkeys) {
+        return -1;
+    }
+    pthread_mutex_lock(&cmt_mu);
+    for (int i = 0; i < m->nseries && s == NULL; i++) {
+        int same = 1;
+        for (int j = 0; j < n; j++) {
+            same = same && strcmp(m->series[i].vals[j], vals[j]) == 0;
+        }
+        if (same) {
+            s = &m->series[i];
+        }
+    }
+    if (s == NULL) {
+        if (m->nseries == MAX_SERIES) {
+            pthread_mutex_unlock(&cmt_mu);
+            return -1;
+        }
+        s = &m->series[m->nseries++];
+        memset(s, 0, sizeof(*s));
+        for (int j = 0; j < n; j++) {
+            snprintf(s->vals[j], sizeof(s->vals[j]), "%s", vals[j]);
+        }
+        s->late = m->in->initialised;
+    }
+    if (set) {
+        s->val = v;
+    }
+    else {
+        s->val += v;
+    }
+    pthread_mutex_unlock(&cmt_mu);
+    return 0;
+}
+
+int cmt_counter_add(void *c, uint64_t ts, double v, int n, char **vals)
+{
+    (void) ts;
+    return v < 0 ? -1 : fake_update(c, 0, 0, v, n, vals);
+}
+
+int cmt_gauge_set(void *g, uint64_t ts, double v, int n, char **vals)
+{
+    (void) ts;
+    return fake_update(g, 1, 1, v, n, vals);
+}
+
+int cmt_gauge_add(void *g, uint64_t ts, double v, int n, char **vals)
+{
+    (void) ts;
+    return fake_update(g, 1, 0, v, n, vals);
+}
+
+uint64_t cmt_time_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+static void print_metrics(struct instance *in)
+{
+    char labels[512];
+
+    pthread_mutex_lock(&cmt_mu);
+    for (int i = 0; i < n_fake_metrics; i++) {
+        struct fake_metric *m = &fake_metrics[i];
+        if (m->in != in) {
+            continue;
+        }
+        for (int j = 0; j < m->nseries; j++) {
+            size_t off = 0;
+            labels[0] = '\0';
+            for (int k = 0; k < m->nkeys; k++) {
+                off += snprintf(labels + off, sizeof(labels) - off, "%s%s=\"%s\"",
+                                k ? "," : "", m->keys[k], m->series[j].vals[k]);
+            }
+            event("metric %d %s{%s} %.17g%s", in->idx, m->name, labels,
+                  m->series[j].val, m->series[j].late ? " late" : "");
+        }
+    }
+    pthread_mutex_unlock(&cmt_mu);
+}
+
+static struct instance *instance_of_cmt(void *cmt)
+{
+    for (int i = 0; i < H.ninst; i++) {
+        if (cmt == &H.inst[i].cmt) {
+            return &H.inst[i];
+        }
+    }
     return NULL;
+}
+
+/* flb_input_name / flb_output_name: the alias, else the instance name (the
+ * host has no aliases: -i NAME). */
+const char *flb_input_name(void *ins)
+{
+    return ins ? ((struct instance *) ins)->name : NULL;
+}
+
+const char *flb_output_name(void *ins)
+{
+    return flb_input_name(ins);
 }
 
 static const char *level_str(int l)
@@ -282,6 +472,12 @@ static void *sym(const char *name)
         return NULL;
     }
     return s;
+}
+
+/* The emulated host's registration struct has the config_map field. */
+static int has_config_map(void)
+{
+    return H.def_size >= offsetof(struct flb_plugin_proxy_def, config_map) + sizeof(void *);
 }
 
 static int parse_level(const char *v)
@@ -435,14 +631,16 @@ static struct reg *load_and_register(int hot_reloading)
     if (cb_register == NULL) {
         die(2, "FLBPluginRegister not exported");
     }
-    R->def = calloc(1, sizeof(*R->def)); /* type 0, as flb_plugin_proxy_create */
+    /* type 0, as flb_plugin_proxy_create; hosts before 5.1.1 allocate the
+     * struct without config_map (-R 40) */
+    R->def = calloc(1, H.def_size);
     ret = cb_register(R->def);
     event("register ret=%d type=%d proxy=%d flags=%d event_type=%d name=%s "
           "description=%s config_map=%s",
           ret, R->def->type, R->def->proxy, R->def->flags, R->def->event_type,
           R->def->name ? R->def->name : "(null)",
           R->def->description ? R->def->description : "(null)",
-          R->def->config_map ? "set" : "null");
+          !has_config_map() ? "absent" : R->def->config_map ? "set" : "null");
     if (ret == -1) {
         die(2, "FLBPluginRegister returned -1");
     }
@@ -509,6 +707,31 @@ static struct reg *load_and_register(int hot_reloading)
               R->out_plugin.cb_exit_ctx ? "ctx" : R->out_plugin.cb_exit ? "plain" : "none");
     }
     return R;
+}
+
+/* Fluent Bit >= 5.1.1 checks every property against the plugin's config
+ * map before init (flb_config_map_properties_check): an unknown key fails
+ * the instance with this message. */
+static int check_config_map(struct reg *R, struct instance *in)
+{
+    struct flb_config_map *map = has_config_map() ? R->def->config_map : NULL;
+
+    if (map == NULL) {
+        return 0;
+    }
+    for (int i = 0; i < in->nprops; i++) {
+        int found = 0;
+        for (struct flb_config_map *m = map; m->name != NULL && !found; m++) {
+            found = strcasecmp(m->name, in->props[i].key) == 0;
+        }
+        if (!found) {
+            log_print(FLB_LOG_ERROR, NULL, 0, "[config] %s: unknown configuration property '%s'",
+                      R->def->name, in->props[i].key);
+            event("config %d unknown=%s", in->idx, in->props[i].key);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void unregister(struct reg *R)
@@ -625,7 +848,8 @@ static void *input_thread(void *arg)
     p->api = &H.api;
     p->i_ins = in;
     p->context = in->in_ctx;
-    ret = p->cb_init(p);
+    ret = check_config_map(R, in) == 0 ? p->cb_init(p) : -1;
+    in->initialised = 1;
 
     pthread_mutex_lock(&in->mu);
     in->init_ret = ret;
@@ -741,6 +965,7 @@ static int start_inputs(struct reg *R)
         in->reg = R;
         in->exited = 0;
         in->init_done = 0;
+        in->initialised = 0;
         in->hot_reload = 0;
         atomic_store(&in->collector_paused, 0);
         atomic_store(&in->ingestion_paused, 0);
@@ -784,6 +1009,7 @@ static void stop_inputs(int hot_reload)
         event("summary %d collects=%ld empty=%ld buffers=%ld bytes=%llu dropped=%ld "
               "not_freed=%ld", i, in->collects, in->empty, in->buffers, in->bytes,
               in->dropped, in->not_freed);
+        print_metrics(in);
         fclose(in->out);
         fclose(in->dropped_out);
         in->out = in->dropped_out = NULL;
@@ -825,12 +1051,14 @@ static int start_outputs(struct reg *R)
 
         in->out_ctx = calloc(1, sizeof(*in->out_ctx));
         in->out_ctx->proxy = &R->proxy;
+        in->initialised = 0;
         in->reg = R;
         R->proxy.instance = in;
         R->out_plugin.api = &H.api;
         R->out_plugin.o_ins = in;
         R->out_plugin.context = in->out_ctx;
-        ret = R->out_plugin.cb_init(&R->out_plugin);
+        ret = check_config_map(R, in) == 0 ? R->out_plugin.cb_init(&R->out_plugin) : -1;
+        in->initialised = 1;
         event("init %d ret=%d", i, ret);
         in->thread_started = 1; /* "started": exit callbacks are due */
         if (ret <= 0) {
@@ -907,6 +1135,7 @@ static void stop_outputs(int hot_reload)
             ret = R->out_plugin.cb_exit();
             event("exit %d ret=%d", i, ret);
         }
+        print_metrics(in);
         free(in->out_ctx);
         in->out_ctx = NULL;
         in->thread_started = 0;
@@ -1018,9 +1247,9 @@ static void run_commands(FILE *f)
 
 static void usage(void)
 {
-    fputs("usage: flbhost input  -e PLUGIN.so [-o OUTDIR] [-P PERIOD_MS] [-s SCRIPT]\n"
+    fputs("usage: flbhost input  -e PLUGIN.so [-o OUTDIR] [-P PERIOD_MS] [-s SCRIPT] [-R DEF_SIZE] [-M on]\n"
           "                      (-i NAME [-p key=value]... [-f PROPS_FILE]...)...\n"
-          "       flbhost output -e PLUGIN.so [-d DATA.msgpack] [-t TAG] [-s SCRIPT]\n"
+          "       flbhost output -e PLUGIN.so [-d DATA.msgpack] [-t TAG] [-s SCRIPT] [-R DEF_SIZE] [-M on]\n"
           "                      (-i NAME [-p key=value]... [-f PROPS_FILE]...)...\n"
           "Commands come from SCRIPT, else stdin; EOF means exit.\n"
           "See test/host/README.md.\n",
@@ -1041,6 +1270,7 @@ int main(int argc, char **argv)
         usage();
     }
     H.out_dir = ".";
+    H.def_size = sizeof(struct flb_plugin_proxy_def);
     H.period_ms = 1000; /* PROXY_CALLBACK_TIME */
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
@@ -1057,6 +1287,8 @@ int main(int argc, char **argv)
         case 'd': H.data_file = v; break;
         case 't': H.tag = v; break;
         case 's': H.script = v; break;
+        case 'R': H.def_size = (size_t) strtoul(v, NULL, 10); break;
+        case 'M': H.metrics = strcmp(v, "on") == 0; break;
         case 'i':
             if (H.ninst == MAX_INSTANCES) {
                 die(1, "at most %d instances", MAX_INSTANCES);
@@ -1084,7 +1316,8 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (H.plugin_path == NULL || H.ninst == 0 || H.period_ms <= 0) {
+    if (H.plugin_path == NULL || H.ninst == 0 || H.period_ms <= 0 ||
+        H.def_size < offsetof(struct flb_plugin_proxy_def, config_map)) {
         usage();
     }
 

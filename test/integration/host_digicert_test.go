@@ -188,7 +188,7 @@ func TestDigicertHostTwoInstances(t *testing.T) {
 
 	all := strings.Join(events, "\n")
 	for _, want := range []string{
-		"register ret=0 type=1 proxy=11 flags=0 event_type=0 name=digicert description=DigiCert CertCentral audit logs (Reports API) config_map=null",
+		"register ret=0 type=1 proxy=11 flags=0 event_type=0 name=digicert description=DigiCert CertCentral audit logs (Reports API) config_map=set",
 		"symbols collect=ctx cleanup=ctx pause=1 resume=1 preexit=1 exit=1",
 		"init 0 ret=1", "init 1 ret=1", "exit 0 ret=1", "exit 1 ret=1", "unregister", "done status=0",
 	} {

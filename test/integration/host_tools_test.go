@@ -147,8 +147,8 @@ func dcHostBin(t testing.TB) string {
 			return "", err
 		}
 		out := filepath.Join(dir, "flbhost")
-		return out, dcRun(root, nil, cc, "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread",
-			"-o", out, filepath.Join("test", "host", "flbhost.c"), "-ldl", "-Wl,--export-dynamic-symbol=free")
+		return out, dcRun(root, nil, cc, "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-pthread", "-rdynamic",
+			"-o", out, filepath.Join("test", "host", "flbhost.c"), "-ldl")
 	})
 }
 
@@ -222,12 +222,19 @@ const dcHostTimeout = 4 * time.Minute
 // when not empty, runs the host under another program (valgrind).
 func dcStartHost(t *testing.T, mode, plugin string, periodMS int, instances []dcInstance, wrap ...string) *dcHost {
 	t.Helper()
+	return dcStartHostArgs(t, mode, plugin, periodMS, nil, instances, wrap...)
+}
+
+// dcStartHostArgs is dcStartHost with extra host options (-R, -M).
+func dcStartHostArgs(t *testing.T, mode, plugin string, periodMS int, hostArgs []string, instances []dcInstance, wrap ...string) *dcHost {
+	t.Helper()
 	host := dcHostBin(t)
 	outDir := t.TempDir()
 	args := []string{mode, "-e", plugin, "-o", outDir, "-P", strconv.Itoa(periodMS)}
 	if mode != "input" {
 		args = []string{mode, "-e", plugin}
 	}
+	args = append(args, hostArgs...)
 	for _, in := range instances {
 		args = append(args, "-i", in.Name)
 		for _, p := range in.Props {
@@ -378,7 +385,8 @@ func (h *dcHost) awaitRecords(name string, n int, limit time.Duration) ([]dcReco
 // from the plugin, which must never write there.
 var dcEventGrammar = regexp.MustCompile(`^(memtrack (on|off)|preregister ret=-?\d+|register ret=.*|symbols .*|init \d+ ret=-?\d+|prerun \d+ ret=-?\d+|` +
 	`collect \d+ ret=-?\d+ len=\d+( dropped| leaked)?|cleanup \d+ ret=-?\d+ freed=(yes|no|unknown)|(pause|resume) \d+ collector_of=-?\d+|` +
-	`flush \d+ ret=-?\d+ result=\w+ bytes=\d+|preexit \d+|exit \d+ ret=-?\d+|summary \d+ .*|unregister|ok \w+|error .*|done status=\d+)$`)
+	`flush \d+ ret=-?\d+ result=\w+ bytes=\d+|preexit \d+|exit \d+ ret=-?\d+|summary \d+ .*|unregister|ok \w+|error .*|done status=\d+|` +
+	`config \d+ unknown=.*|metric \d+ \w+\{.*\} \S+( late)?)$`)
 
 // dcSummary parses the "summary I ..." event of instance i.
 func dcSummary(t *testing.T, events []string, i int) map[string]int64 {

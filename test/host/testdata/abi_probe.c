@@ -3,7 +3,7 @@
  * test can compare our mirror headers with Fluent Bit's own (compiled with
  * the flags from a Fluent Bit build's compile_commands.json).
  *   -DPROBE_FLUENT_BIT  Fluent Bit's headers (needs -I src/proxy/go)
- *   -DPROBE_PLUGIN      plugin/flbabi/flb_go_proxy.h via plugin/in_digicert/abi.h (needs -I plugin/in_digicert -I plugin/flbabi)
+ *   -DPROBE_PLUGIN      plugin/flbabi/flb_go_proxy.h (needs -I plugin/flbabi)
  *   (neither)           test/host/flb_abi.h
  */
 #include <stddef.h>
@@ -12,9 +12,10 @@
 #if defined(PROBE_FLUENT_BIT)
 #include <fluent-bit/flb_api.h>
 #include <fluent-bit/flb_plugin_proxy.h>
+#include <fluent-bit/flb_config_map.h>
 #include "go.h"
 #elif defined(PROBE_PLUGIN)
-#include "abi.h"
+#include "flb_go_proxy.h"
 #else
 #include "../flb_abi.h"
 #endif
@@ -32,6 +33,16 @@ int main(void)
     F(flb_plugin_proxy_def, event_type);
     F(flb_plugin_proxy_def, config_map);
     S(flb_plugin_proxy_def);
+    F(flb_config_map, type);
+    F(flb_config_map, name);
+    F(flb_config_map, def_value);
+    F(flb_config_map, flags);
+    F(flb_config_map, set_property);
+    F(flb_config_map, offset);
+    F(flb_config_map, desc);
+    F(flb_config_map, value);
+    F(flb_config_map, _head);
+    S(flb_config_map);
     F(flb_plugin_input_proxy_context, coll_fd);
     F(flb_plugin_input_proxy_context, remote_context);
     F(flb_plugin_input_proxy_context, proxy);
