@@ -24,8 +24,9 @@ type Key = flb.KeyDoc
 // process and never freed: Fluent Bit keeps pointing at it (also across
 // hot reloads, which register again).
 type configMap struct {
-	ptr unsafe.Pointer
-	n   int
+	ptr   unsafe.Pointer
+	n     int
+	probe string // a key as a msgpack string, to find in the host's help
 }
 
 func newConfigMap(keys []Key) *configMap {
@@ -44,7 +45,14 @@ func newConfigMap(keys []Key) *configMap {
 		}
 		e.desc = C.CString(k.Desc)
 	}
-	return &configMap{ptr: ptr, n: len(keys)}
+	m := &configMap{ptr: ptr, n: len(keys)}
+	for _, k := range keys {
+		if len(k.Name) >= 8 && len(k.Name) < 32 { // a msgpack fixstr, distinctive enough
+			m.probe = string([]byte{byte(0xa0 + len(k.Name))}) + k.Name
+			break
+		}
+	}
+	return m
 }
 
 // entries returns the map's names and defaults as C holds them (tests).

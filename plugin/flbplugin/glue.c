@@ -3,10 +3,16 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include "glue.h"
 
+/* Only the fields every host has (Fluent Bit 4.1's struct ends after
+ * description; it is malloc'd with 32 bytes). event_type (5.0 on) is left
+ * as the host's calloc made it: 0 means logs. */
 int fp_register(struct flb_plugin_proxy_def *def, int kind, char *name,
-                char *description, int event_type)
+                char *description)
 {
     if (def == NULL) {
         return -1;
@@ -16,15 +22,15 @@ int fp_register(struct flb_plugin_proxy_def *def, int kind, char *name,
     def->flags = 0;
     def->name = name;
     def->description = description;
-    def->event_type = event_type;
     return 0;
 }
 
-/* The host allocated def with calloc(sizeof its own struct): the config_map
- * field (added in Fluent Bit 5.1.1) may be written only when it lies inside
- * that allocation. Older hosts allocate 40 bytes on LP64, which no
- * allocator rounds up to the 48 the field needs (glibc and jemalloc with
- * Fluent Bit's 8-byte quantum both keep a 40-byte class). */
+/* The host allocated def for its own struct: the config_map field (added in
+ * Fluent Bit 5.1.1) may be written only when it lies inside that
+ * allocation, which the host's allocator knows (older hosts allocate 32 or
+ * 40 bytes; the field needs 48). Room alone does not prove the host reads
+ * the field (an allocator may hand out a larger block):
+ * fp_host_took_config_map tells that at init. */
 int fp_def_has_config_map(struct flb_plugin_proxy_def *def)
 {
     size_t (*usable)(void *);
@@ -43,6 +49,35 @@ int fp_def_has_config_map(struct flb_plugin_proxy_def *def)
 void fp_set_config_map(struct flb_plugin_proxy_def *def, void *map)
 {
     def->config_map = map;
+}
+
+/* Whether the host copied the config map into the instance's plugin, as
+ * Fluent Bit >= 5.1.1 does (and then checks every key against it): its
+ * help of the instance (flb_help_input/flb_help_output, exported by the
+ * fluent-bit binary, which list the plugin's config map under "options")
+ * names probe, a msgpack string of one of our keys. 1 yes, 0 no, -1
+ * unknown (the host has no help function). */
+int fp_host_took_config_map(int kind, void *ins, const char *probe, size_t probe_len)
+{
+    int (*help)(void *, void **, size_t *);
+    void *buf = NULL;
+    size_t size = 0;
+    int found;
+
+    if (ins == NULL) {
+        return -1;
+    }
+    help = (int (*)(void *, void **, size_t *)) dlsym(RTLD_DEFAULT,
+            kind == FLB_PROXY_INPUT_PLUGIN ? "flb_help_input" : "flb_help_output");
+    if (help == NULL) {
+        return -1;
+    }
+    if (help(ins, &buf, &size) != 0 || buf == NULL) {
+        return -1;
+    }
+    found = memmem(buf, size, probe, probe_len) != NULL;
+    free(buf); /* a msgpack sbuffer: the host's malloc, which ours is */
+    return found;
 }
 
 const char *fp_get_property(struct flb_api *api, int kind, void *ins, const char *key)
@@ -123,8 +158,7 @@ static struct {
     int (*counter_add)(void *, uint64_t, double, int, char **);
     int (*gauge_set)(void *, uint64_t, double, int, char **);
     int (*gauge_add)(void *, uint64_t, double, int, char **);
-    uint64_t (*time_now)(void);
-} cmt = {PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0, 0};
+} cmt = {PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0};
 
 static void cmt_lookup(void)
 {
@@ -133,14 +167,21 @@ static void cmt_lookup(void)
     cmt.counter_add = dlsym(RTLD_DEFAULT, "cmt_counter_add");
     cmt.gauge_set = dlsym(RTLD_DEFAULT, "cmt_gauge_set");
     cmt.gauge_add = dlsym(RTLD_DEFAULT, "cmt_gauge_add");
-    cmt.time_now = dlsym(RTLD_DEFAULT, "cmt_time_now");
+}
+
+/* What cmetrics' own cfl_time_now returns: nanoseconds since the epoch. */
+static uint64_t time_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
 }
 
 int fp_cmt_available(void)
 {
     pthread_once(&cmt.once, cmt_lookup);
     return cmt.counter_create && cmt.gauge_create && cmt.counter_add &&
-           cmt.gauge_set && cmt.gauge_add && cmt.time_now;
+           cmt.gauge_set && cmt.gauge_add;
 }
 
 void *fp_cmt_instance(struct flb_api *api, int kind, void *ins)
@@ -175,7 +216,7 @@ int fp_cmt_update(void *metric, int gauge, int set, double val,
     if (metric == NULL || !fp_cmt_available()) {
         return -1;
     }
-    ts = cmt.time_now();
+    ts = time_now();
     if (gauge) {
         return set ? cmt.gauge_set(metric, ts, val, label_count, label_vals)
                    : cmt.gauge_add(metric, ts, val, label_count, label_vals);

@@ -9,9 +9,10 @@
 
 /* kind: FLB_PROXY_INPUT_PLUGIN or FLB_PROXY_OUTPUT_PLUGIN */
 int fp_register(struct flb_plugin_proxy_def *def, int kind, char *name,
-                char *description, int event_type);
+                char *description);
 int fp_def_has_config_map(struct flb_plugin_proxy_def *def);
 void fp_set_config_map(struct flb_plugin_proxy_def *def, void *map);
+int fp_host_took_config_map(int kind, void *ins, const char *probe, size_t probe_len);
 const char *fp_get_property(struct flb_api *api, int kind, void *ins, const char *key);
 int fp_set_remote_context(int kind, void *context, uintptr_t id);
 int fp_log_enabled(struct flb_api *api, int kind, void *ins, int level);

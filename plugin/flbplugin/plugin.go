@@ -48,7 +48,8 @@ type Plugin struct {
 	api      atomic.Pointer[C.struct_flb_api] // of the latest init; nil after Unregister
 	secrets  flb.Redactor
 	cfgMap   *configMap
-	strict   atomic.Bool // the host took the config map
+	mapSet   atomic.Bool // the latest registration carries the config map
+	strict   atomic.Bool // the host took it (known from the first init on)
 	metaOnce atomic.Bool // "no metrics" logged
 }
 
@@ -82,31 +83,45 @@ func (p *Plugin) Guard(export string, body func()) {
 }
 
 // Register fills Fluent Bit's registration (FLBPluginRegister's argument).
-// It sets the config map only when the host's registration struct has the
-// field (Fluent Bit ≥ 5.1.1): on older hosts the field lies past the host's
+// It sets the config map only when the host's allocation has room for the
+// field (Fluent Bit ≥ 5.1.1): on older hosts the field lies past the
 // allocation and writing it would corrupt the heap.
 func (p *Plugin) Register(def unsafe.Pointer) error {
 	d := (*C.struct_flb_plugin_proxy_def)(def)
-	event := 0 // inputs: unused, Go inputs always emit logs
-	if p.kind == Output {
-		event = C.FLB_OUTPUT_LOGS
-	}
-	if C.fp_register(d, C.int(p.kind), p.cName, p.cDesc, C.int(event)) != 0 {
+	if C.fp_register(d, C.int(p.kind), p.cName, p.cDesc) != 0 {
 		return fmt.Errorf("%s: Fluent Bit passed no registration struct", p.logName)
 	}
-	strict := p.cfgMap != nil && C.fp_def_has_config_map(d) != 0
-	if strict {
+	set := p.cfgMap != nil && C.fp_def_has_config_map(d) != 0
+	if set {
 		C.fp_set_config_map(d, p.cfgMap.ptr)
 	}
-	p.strict.Store(strict)
+	p.mapSet.Store(set)
+	p.strict.Store(false) // until an init sees the host took it
 	return nil
 }
 
-// StrictConfig reports whether the latest registration gave Fluent Bit the
-// config map, so that it rejects unknown keys itself.
+// ConfigMapSet reports whether the latest registration carries the config map.
+func (p *Plugin) ConfigMapSet() bool { return p.mapSet.Load() }
+
+// StrictConfig reports whether Fluent Bit took the config map, so that it
+// rejects unknown keys itself (known once an instance has started).
 func (p *Plugin) StrictConfig() bool { return p.strict.Load() }
 
-// HostDescription names the host as far as the plugin can tell.
+// checkStrict asks the host, at an instance's init, whether it took the
+// config map; a host that cannot tell counts as not checking keys.
+func (i Instance) checkStrict() {
+	p := i.p
+	if !p.mapSet.Load() || p.cfgMap.probe == "" {
+		p.strict.Store(false)
+		return
+	}
+	probe := C.CString(p.cfgMap.probe)
+	defer C.free(unsafe.Pointer(probe))
+	p.strict.Store(C.fp_host_took_config_map(C.int(p.kind), i.ins, probe, C.size_t(len(p.cfgMap.probe))) == 1)
+}
+
+// HostDescription names the host as far as the plugin can tell: only
+// Fluent Bit ≥ 5.1.1 takes a Go plugin's config map.
 func (p *Plugin) HostDescription() string {
 	if p.StrictConfig() {
 		return "Fluent Bit >= 5.1.1"
@@ -248,6 +263,7 @@ func (p *Plugin) InitCallback(plugin unsafe.Pointer, reg Registrations, body fun
 			p.LogGlobal("FLBPluginInit without a plugin struct")
 			return
 		}
+		in.checkStrict()
 		id := reg.Reserve()
 		log := in.Logger(fmt.Sprintf("[%s#%d] ", p.logName, id))
 		if err := body(in, id, log); err != nil {

@@ -97,6 +97,7 @@ static struct {
     void *dso;
     size_t def_size; /* -R: sizeof(struct flb_plugin_proxy_def) of the emulated host */
     int metrics;     /* -M: give instances a cmetrics context */
+    int ignore_map;  /* -C off: the struct has room, the host ignores config_map */
     struct flb_api api;
     struct reg *R; /* the current registration */
     int failed;
@@ -257,6 +258,7 @@ static struct fake_metric fake_metrics[MAX_METRICS];
 static int n_fake_metrics;
 static pthread_mutex_t cmt_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct instance *instance_of_cmt(void *cmt);
+static struct flb_config_map *host_config_map(struct reg *R);
 
 static void *fake_create(void *cmt, int gauge, char *ns, char *sub, char *name,
                          int n, char **keys)
@@ -358,13 +360,6 @@ int cmt_gauge_add(void *g, uint64_t ts, double v, int n, char **vals)
     return fake_update(g, 1, 0, v, n, vals);
 }
 
-uint64_t cmt_time_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
-
 static void print_metrics(struct instance *in)
 {
     char labels[512];
@@ -409,6 +404,52 @@ const char *flb_input_name(void *ins)
 const char *flb_output_name(void *ins)
 {
     return flb_input_name(ins);
+}
+
+/* flb_help_input / flb_help_output: Fluent Bit packs the plugin's help in
+ * msgpack, its config map under "options". Here: "options" and the key
+ * names only, each a msgpack string, in a malloc'd buffer the caller frees. */
+int flb_help_input(void *ins, void **out_buf, size_t *out_size)
+{
+    struct instance *in = ins;
+    struct flb_config_map *map = in ? host_config_map(in->reg) : NULL;
+    size_t cap = 64, n = 0;
+    unsigned char *b = malloc(cap);
+
+    if (b == NULL) {
+        return -1;
+    }
+    memcpy(b, "\xa7options", 8);
+    n = 8;
+    for (struct flb_config_map *m = map; m != NULL && m->name != NULL; m++) {
+        size_t len = strlen(m->name);
+        if (len > 255) {
+            continue;
+        }
+        if (n + len + 2 > cap) {
+            cap = 2 * (n + len + 2);
+            b = realloc(b, cap);
+            if (b == NULL) {
+                return -1;
+            }
+        }
+        b[n++] = 0xd9; /* str8 */
+        b[n++] = (unsigned char) len;
+        if (len < 32) { /* fixstr, as msgpack-c packs short strings */
+            b[n - 2] = (unsigned char) (0xa0 | len);
+            n--;
+        }
+        memcpy(b + n, m->name, len);
+        n += len;
+    }
+    *out_buf = b;
+    *out_size = n;
+    return 0;
+}
+
+int flb_help_output(void *ins, void **out_buf, size_t *out_size)
+{
+    return flb_help_input(ins, out_buf, out_size);
 }
 
 static const char *level_str(int l)
@@ -478,6 +519,12 @@ static void *sym(const char *name)
 static int has_config_map(void)
 {
     return H.def_size >= offsetof(struct flb_plugin_proxy_def, config_map) + sizeof(void *);
+}
+
+/* The config map the emulated host took from the registration, or NULL. */
+static struct flb_config_map *host_config_map(struct reg *R)
+{
+    return has_config_map() && !H.ignore_map && R != NULL ? R->def->config_map : NULL;
 }
 
 static int parse_level(const char *v)
@@ -714,7 +761,7 @@ static struct reg *load_and_register(int hot_reloading)
  * the instance with this message. */
 static int check_config_map(struct reg *R, struct instance *in)
 {
-    struct flb_config_map *map = has_config_map() ? R->def->config_map : NULL;
+    struct flb_config_map *map = host_config_map(R);
 
     if (map == NULL) {
         return 0;
@@ -1247,9 +1294,9 @@ static void run_commands(FILE *f)
 
 static void usage(void)
 {
-    fputs("usage: flbhost input  -e PLUGIN.so [-o OUTDIR] [-P PERIOD_MS] [-s SCRIPT] [-R DEF_SIZE] [-M on]\n"
+    fputs("usage: flbhost input  -e PLUGIN.so [-o OUTDIR] [-P PERIOD_MS] [-s SCRIPT] [-R DEF_SIZE] [-M on] [-C off]\n"
           "                      (-i NAME [-p key=value]... [-f PROPS_FILE]...)...\n"
-          "       flbhost output -e PLUGIN.so [-d DATA.msgpack] [-t TAG] [-s SCRIPT] [-R DEF_SIZE] [-M on]\n"
+          "       flbhost output -e PLUGIN.so [-d DATA.msgpack] [-t TAG] [-s SCRIPT] [-R DEF_SIZE] [-M on] [-C off]\n"
           "                      (-i NAME [-p key=value]... [-f PROPS_FILE]...)...\n"
           "Commands come from SCRIPT, else stdin; EOF means exit.\n"
           "See test/host/README.md.\n",
@@ -1289,6 +1336,7 @@ int main(int argc, char **argv)
         case 's': H.script = v; break;
         case 'R': H.def_size = (size_t) strtoul(v, NULL, 10); break;
         case 'M': H.metrics = strcmp(v, "on") == 0; break;
+        case 'C': H.ignore_map = strcmp(v, "off") == 0; break;
         case 'i':
             if (H.ninst == MAX_INSTANCES) {
                 die(1, "at most %d instances", MAX_INSTANCES);

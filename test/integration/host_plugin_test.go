@@ -78,6 +78,16 @@ func TestHostStrictConfigNewAndOldHost(t *testing.T) {
 		}
 	}
 
+	// Room for the field is not enough: a host whose allocation happens to
+	// be larger (an allocator rounding up) but that ignores config_map
+	// (Fluent Bit 4.1–5.1.0) must not be taken for a strict one.
+	h = dcStartHostArgs(t, "input", dcPlugin(t), 50, []string{"-R", "48", "-C", "off"}, []dcInstance{{"a", props}})
+	h.next(`^init 0 ret=1$`)
+	events = h.finish()
+	if dcCount(events, `config_map=set$`) != 1 || !strings.Contains(h.stderr.String(), "this Fluent Bit does not check this plugin's keys") {
+		t.Errorf("host ignoring the config map: %q\n%s", events, h.stderr.String())
+	}
+
 	// The output too: the key is rejected before its init (no S3 needed).
 	h = dcStartHostArgs(t, "output", s3outPlugin(t), 0, []string{"-R", "48"},
 		[]dcInstance{{"s3", []string{"bucket=b", "compresion_level=9"}}})
