@@ -132,7 +132,7 @@ pipeline:
 		`fluentbit_input_digicert_runs_total{name="dc_audit",result="failed"}`:   0,
 		`fluentbit_input_digicert_buffered_bytes{name="dc_audit"}`:               0,
 		stored: float64(objects),
-		`fluentbit_output_secops_s3_errors_total{name="secops_s3.0",cause="credentials"}`: 0,
+		`fluentbit_output_secops_s3_errors_total{name="secops_s3.0",cause="corrupt_chunk"}`: 0,
 	} {
 		if got, ok := m[k]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, want)

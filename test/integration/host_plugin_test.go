@@ -201,7 +201,7 @@ func TestHostOutputMetrics(t *testing.T) {
 		p + s3out.MetricObjects + `{name="s3",result="stored"}`:         1,
 		p + s3out.MetricObjects + `{name="s3",result="already_stored"}`: 1,
 		p + s3out.MetricRetries + `{name="s3",cause="network"}`:         0,
-		p + s3out.MetricErrors + `{name="s3",cause="credentials"}`:      0,
+		p + s3out.MetricErrors + `{name="s3",cause="corrupt_chunk"}`:    0,
 	} {
 		if got, ok := vals[k]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, want)

@@ -90,6 +90,17 @@ func TestMetricsDocumentedAndAlertsValid(t *testing.T) {
 	if n < 2 {
 		t.Errorf("%d alert rules", n)
 	}
+	causes := map[string]bool{}
+	for _, c := range append(s3out.RetryCauses(), s3out.ErrorCauses()...) {
+		causes[c] = true
+	}
+	for _, m := range regexp.MustCompile(`cause=~"([^"]+)"`).FindAllStringSubmatch(string(raw), -1) {
+		for _, c := range strings.Split(m[1], "|") {
+			if !causes[c] {
+				t.Errorf("alerts.yaml matches cause %q, which the output never reports", c)
+			}
+		}
+	}
 	for _, want := range []string{"fluentbit_input_digicert_last_success_timestamp_seconds", "fluentbit_output_secops_s3_errors_total"} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("alerts.yaml has no rule on %s", want)
