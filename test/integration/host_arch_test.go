@@ -53,7 +53,7 @@ func TestABIMirrorsSameOnHostArch(t *testing.T) {
 	}
 	_, root := dcToolDir(t)
 	probe := filepath.Join(root, "test", "host", "testdata", "abi_probe.c")
-	plugin := []string{"-DPROBE_PLUGIN", "-I" + filepath.Join(root, "plugin", "in_digicert"), "-I" + filepath.Join(root, "plugin", "flbabi")}
+	plugin := []string{"-DPROBE_PLUGIN", "-I" + filepath.Join(root, "plugin", "flbabi")}
 	for name, flags := range map[string][]string{"test/host/flb_abi.h": nil, "plugin/flbabi/flb_go_proxy.h": plugin} {
 		dir := t.TempDir()
 		args := append(append([]string{}, flags...), probe)
