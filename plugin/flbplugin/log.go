@@ -9,7 +9,6 @@ import "C"
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -24,9 +23,6 @@ import (
 type Logger struct {
 	p      *Plugin
 	prefix string
-	// Strip is removed from the start of messages (engines that still
-	// name themselves in their text).
-	Strip string
 
 	mu     sync.RWMutex
 	api    *C.struct_flb_api
@@ -47,9 +43,6 @@ func (l *Logger) Info(msg string, args ...any) { l.log(flb.LevelInfo, msg, args)
 func (l *Logger) Debug(msg string, args ...any) { l.log(flb.LevelDebug, msg, args) }
 
 func (l *Logger) log(level flb.Level, msg string, args []any) {
-	if l.Strip != "" {
-		msg = strings.TrimPrefix(msg, l.Strip)
-	}
 	line := l.p.Redact(l.prefix + flb.Format(msg, args...))
 	l.mu.RLock()
 	defer l.mu.RUnlock()

@@ -67,7 +67,6 @@ func FLBPluginInit(p unsafe.Pointer) C.int {
 }
 
 func initInstance(in flbplugin.Instance, id uintptr, log *flbplugin.Logger) error {
-	log.Strip = logName + ": "
 	raw := in.Config(input.Keys())
 	// Before anything can fail: whatever the mistake, these never reach the log.
 	for _, s := range input.Secrets(raw) {

@@ -70,7 +70,7 @@ func openCheckpoint(cfg Config, log flb.Logger) (*checkpoint, error) {
 		return nil, err
 	}
 	if real != cfg.StateFile {
-		log.Info("in_digicert: state_file is a symbolic link; the checkpoint is locked and written where it points", "state_file", cfg.StateFile, "target", real)
+		log.Info("state_file is a symbolic link; the checkpoint is locked and written where it points", "state_file", cfg.StateFile, "target", real)
 		cfg.StateFile = real
 	}
 	c := &checkpoint{cfg: cfg, log: log, m: metrics.Nop{}, led: newLedger(), runsDone: map[string]string{}}
@@ -190,7 +190,7 @@ func (c *checkpoint) close() error {
 	err := c.compact()
 	c.closed = true
 	if cerr := c.jr.close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("in_digicert: closing journal: %w", cerr))
+		err = errors.Join(err, fmt.Errorf("closing journal: %w", cerr))
 	}
 	return err
 }
@@ -268,7 +268,7 @@ func (c *checkpoint) load() error {
 		c.led.wm = max(c.led.wm, c.old.wm)
 	}
 	if dropped > 0 {
-		c.log.Warn("in_digicert: the checkpoint journal ended in a partly written record (the process stopped while writing it); that record is dropped, so up to one batch of rows may be sent again",
+		c.log.Warn("the checkpoint journal ended in a partly written record (the process stopped while writing it); that record is dropped, so up to one batch of rows may be sent again",
 			"report_id", c.cfg.ReportID, "bytes", dropped)
 	}
 	if c.resave {
@@ -280,11 +280,11 @@ func (c *checkpoint) load() error {
 			return fmt.Errorf("state_file: %w", err)
 		}
 		if snap.version == legacyVersion {
-			c.log.Info("in_digicert: checkpoint upgraded to format version 3 (keyed row hashes); rows it already held are recognised by their old hash until they leave the dedup window",
+			c.log.Info("checkpoint upgraded to format version 3 (keyed row hashes); rows it already held are recognised by their old hash until they leave the dedup window",
 				"report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile, "legacy_rows", c.knownRows()-c.led.len())
 		}
 	}
-	c.log.Info("in_digicert: checkpoint loaded", "report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile,
+	c.log.Info("checkpoint loaded", "report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile,
 		"known_rows", c.knownRows(), "watermark", formatSec(c.led.wm), "last_run_id", c.meta.LastRunID, "done_runs", len(c.runsDone), "mode", c.cfg.Mode)
 	return nil
 }
@@ -401,11 +401,11 @@ func (c *checkpoint) noteJournal(err error) {
 	switch {
 	case err != nil && !c.journalErr:
 		c.journalErr = true
-		c.log.Error("in_digicert: cannot write the checkpoint journal; delivery continues, but after a crash rows may be sent again: check free space and permissions of the state_file directory",
+		c.log.Error("cannot write the checkpoint journal; delivery continues, but after a crash rows may be sent again: check free space and permissions of the state_file directory",
 			"state_file", c.cfg.StateFile, "error", err)
 	case err == nil && c.journalErr:
 		c.journalErr = false
-		c.log.Info("in_digicert: checkpoint journal writable again", "state_file", c.cfg.StateFile)
+		c.log.Info("checkpoint journal writable again", "state_file", c.cfg.StateFile)
 	}
 }
 
@@ -453,7 +453,7 @@ func (c *checkpoint) compact() error {
 	meta.DoneRuns = doneList(c.runsDone)
 	if err := writeSnapshot(c.cfg.StateFile, c.gen+1, meta, rows, count); err != nil {
 		c.m.Add(MetricCheckpointErrs, "", 1)
-		err = fmt.Errorf("in_digicert: saving checkpoint: %w: check free space and permissions of the state_file directory", err)
+		err = fmt.Errorf("saving checkpoint: %w: check free space and permissions of the state_file directory", err)
 		if msg := err.Error(); msg != c.lastSnapErr {
 			c.lastSnapErr = msg
 			c.log.Error(msg, "state_file", c.cfg.StateFile)
@@ -464,7 +464,7 @@ func (c *checkpoint) compact() error {
 	c.resave = false
 	c.gen++
 	c.noteJournal(c.jr.reset(c.gen))
-	c.log.Debug("in_digicert: checkpoint saved", "report_id", c.cfg.ReportID, "rows", count, "pruned", pruned, "watermark", formatSec(c.led.wm))
+	c.log.Debug("checkpoint saved", "report_id", c.cfg.ReportID, "rows", count, "pruned", pruned, "watermark", formatSec(c.led.wm))
 	return nil
 }
 

@@ -91,12 +91,12 @@ var keys = []string{
 func Keys() []string { return append([]string(nil), keys...) }
 
 // LoadConfig reads and validates every key. Errors name the key and say what
-// to change, e.g. `in_digicert: report_id: required (…)`; they never contain
-// the API key.
+// to change, e.g. `report_id: required (…)` (the log line names the plugin
+// instance); they never contain the API key.
 func LoadConfig(g flb.ConfigGetter) (Config, error) {
 	c, err := loadConfig(g)
 	if err != nil {
-		return Config{}, fmt.Errorf("in_digicert: %w", err)
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -161,7 +161,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			continue
 		}
 		msg := err.Error()
-		if !strings.HasPrefix(msg, "in_digicert: ") || !strings.Contains(msg, c.want) {
+		if !strings.HasPrefix(msg, strings.SplitN(c.want, ":", 2)[0]) || !strings.Contains(msg, c.want) {
 			t.Errorf("%v:\n got %q\nwant it to contain %q", c.set, msg, c.want)
 		}
 		if strings.Contains(msg, testKey) || strings.Contains(msg, "secretpw") {

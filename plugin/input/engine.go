@@ -54,14 +54,14 @@ type Engine struct {
 // missing one is a fresh start.
 func New(cfg Config, log flb.Logger) (*Engine, error) {
 	if log == nil {
-		return nil, errors.New("in_digicert: a logger is required")
+		return nil, errors.New("a logger is required")
 	}
 	obs := &apiObserver{m: metrics.Nop{}}
 	opts := cfg.ClientOptions(slog.New(flb.SlogHandler(log)))
 	opts.Observer = obs
 	client, err := digicert.New(opts)
 	if err != nil {
-		return nil, fmt.Errorf("in_digicert: %w", err)
+		return nil, err
 	}
 	e, err := newEngine(cfg, log, clientSource{client}, digicert.SystemClock)
 	if err == nil {
@@ -73,7 +73,7 @@ func New(cfg Config, log flb.Logger) (*Engine, error) {
 func newEngine(cfg Config, log flb.Logger, src source, clk clock) (*Engine, error) {
 	cp, err := openCheckpoint(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("in_digicert: %w", err)
+		return nil, err
 	}
 	cp.m = metrics.Nop{}
 	return &Engine{
@@ -153,7 +153,7 @@ func (e *Engine) Stop(timeout time.Duration) error {
 			select {
 			case <-e.done:
 			case <-time.After(timeout):
-				errs = append(errs, fmt.Errorf("in_digicert: report %s: the poller did not stop within %v; saving the checkpoint anyway", e.cfg.ReportID, timeout))
+				errs = append(errs, fmt.Errorf("report %s: the poller did not stop within %v; saving the checkpoint anyway", e.cfg.ReportID, timeout))
 			}
 		}
 		// A batch Fluent Bit took just before the stop is normally released

@@ -66,7 +66,7 @@ func (e *Engine) safeCycle(ctx context.Context) (next time.Duration) {
 		if r := recover(); r != nil {
 			e.cp.endRun()
 			next = e.cfg.Interval
-			e.log.Error("in_digicert: internal error in the poller; the run is abandoned and retried at the next poll (please report this with the stack)",
+			e.log.Error("internal error in the poller; the run is abandoned and retried at the next poll (please report this with the stack)",
 				"report_id", e.cfg.ReportID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
@@ -145,7 +145,7 @@ func (e *Engine) follow(ctx context.Context) error {
 	}
 	e.p.forgetHandled(runs)
 	if len(todo) == 0 {
-		e.log.Debug("in_digicert: no new READY run", "report_id", e.cfg.ReportID, "listed", len(runs), "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
+		e.log.Debug("no new READY run", "report_id", e.cfg.ReportID, "listed", len(runs), "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
 	}
 	if e.p.failures == nil {
 		e.p.failures = map[string]int{}
@@ -159,7 +159,7 @@ func (e *Engine) follow(ctx context.Context) error {
 			return err
 		case errors.Is(err, digicert.ErrRunNotFound) && pastRetention(r, newest):
 			delete(e.p.failures, r.RunID)
-			e.log.Error("in_digicert: run is older than DigiCert's 90-day retention and can no longer be downloaded; skipping it (rows only in it are missing unless later runs overlap it)",
+			e.log.Error("run is older than DigiCert's 90-day retention and can no longer be downloaded; skipping it (rows only in it are missing unless later runs overlap it)",
 				"report_id", e.cfg.ReportID, "run_id", r.RunID, "run_date", runDate(r), "newest_run_date", newest.Format(runDateLayout), "error", err.Error())
 			e.runHandled(r)
 		default:
@@ -168,7 +168,7 @@ func (e *Engine) follow(ctx context.Context) error {
 			}
 			delete(e.p.failures, r.RunID)
 			e.m.Add(MetricRuns, RunGivenUp, 1)
-			e.log.Error("in_digicert: giving up on a run that failed at every poll; rows that appear only in it are missing (later runs overlap it, so usually none)",
+			e.log.Error("giving up on a run that failed at every poll; rows that appear only in it are missing (later runs overlap it, so usually none)",
 				"report_id", e.cfg.ReportID, "run_id", r.RunID, "attempts", maxRunFailures, "error", err.Error())
 			e.runHandled(r)
 		}
@@ -226,12 +226,12 @@ func (e *Engine) trigger(ctx context.Context) error {
 	if !e.p.resumed {
 		e.p.resumed = true
 		if cur := e.cp.interrupted(); cur != nil {
-			e.log.Info("in_digicert: resuming the run the last stop interrupted", "report_id", e.cfg.ReportID, "run_id", cur.RunID)
+			e.log.Info("resuming the run the last stop interrupted", "report_id", e.cfg.ReportID, "run_id", cur.RunID)
 			if err := e.shipRun(ctx, *cur); err != nil {
 				if ctx.Err() != nil {
 					return err
 				}
-				e.log.Warn("in_digicert: cannot resume the interrupted run; starting a new one instead (rows are de-duplicated, none is lost)",
+				e.log.Warn("cannot resume the interrupted run; starting a new one instead (rows are de-duplicated, none is lost)",
 					"report_id", e.cfg.ReportID, "run_id", cur.RunID, "error", err.Error())
 			}
 		}
@@ -294,15 +294,15 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 	args = append(args, "parts", run.Parts(), "duration", e.clock.Now().Sub(started).Round(time.Millisecond))
 	switch {
 	case err != nil && ctx.Err() != nil:
-		e.log.Info("in_digicert: stopping in the middle of a run; the next start picks it up again", args...)
+		e.log.Info("stopping in the middle of a run; the next start picks it up again", args...)
 		return fmt.Errorf("reading run %s: %w", run.RunID, err)
 	case err != nil:
-		e.log.Warn("in_digicert: run interrupted; rows queued so far are delivered, the rest is retried at the next poll",
+		e.log.Warn("run interrupted; rows queued so far are delivered, the rest is retried at the next poll",
 			append(args, "error", err.Error())...)
 		return fmt.Errorf("reading run %s: %w", run.RunID, err)
 	}
 	e.runHandled(run)
-	e.log.Info("in_digicert: run shipped", append(args, "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))...)
+	e.log.Info("run shipped", append(args, "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))...)
 	return nil
 }
 
@@ -367,7 +367,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 			// The client's decoder accepted the row, so this cannot happen
 			// with DigiCert's JSON; count it rather than stall the run.
 			if st.malformed++; st.malformed == 1 {
-				e.log.Error("in_digicert: a row could not be converted and is skipped", "report_id", e.cfg.ReportID, "run_id", run.RunID, "error", err.Error())
+				e.log.Error("a row could not be converted and is skipped", "report_id", e.cfg.ReportID, "run_id", run.RunID, "error", err.Error())
 			}
 			continue
 		}
@@ -377,13 +377,13 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 		switch {
 		case terr != nil:
 			if st.untimed++; st.untimed == 1 {
-				e.log.Warn("in_digicert: row time unparseable; the row is shipped with the collection time (counted in unparseable_time)",
+				e.log.Warn("row time unparseable; the row is shipped with the collection time (counted in unparseable_time)",
 					"report_id", e.cfg.ReportID, "run_id", run.RunID, "error", terr.Error())
 			}
 			t, m.flags = now, flagUntimed
 		case t.After(trusted.Add(futureSlack)):
 			if st.future++; st.future == 1 {
-				e.log.Warn("in_digicert: row time is in the future; the row is shipped as it is but does not advance the watermark",
+				e.log.Warn("row time is in the future; the row is shipped as it is but does not advance the watermark",
 					"report_id", e.cfg.ReportID, "run_id", run.RunID, "time", t.Format(time.RFC3339))
 			}
 			m.flags = flagUntimed
@@ -468,7 +468,7 @@ func (e *Engine) collectionTime(wm uint32) (now, trusted time.Time, untimedSec u
 	w := time.Unix(int64(wm), 0)
 	if now.Before(w.Add(-futureSlack)) && !e.p.clockWarned {
 		e.p.clockWarned = true
-		e.log.Warn("in_digicert: the host clock is behind the newest event time already shipped; rows are judged by event times instead (check the host's time synchronisation)",
+		e.log.Warn("the host clock is behind the newest event time already shipped; rows are judged by event times instead (check the host's time synchronisation)",
 			"report_id", e.cfg.ReportID, "host_time", now.UTC().Format(time.RFC3339), "watermark", formatSec(wm))
 	}
 	trusted = now
@@ -496,15 +496,15 @@ func unixSec(t time.Time) uint32 {
 func (e *Engine) configMessage(err error) string {
 	switch {
 	case errors.Is(err, digicert.ErrInvalidKey):
-		return "in_digicert: DigiCert rejected the API key: check api_key/api_key_file (CertCentral > Automation > API Keys) and that the key is not revoked"
+		return "DigiCert rejected the API key: check api_key/api_key_file (CertCentral > Automation > API Keys) and that the key is not revoked"
 	case errors.Is(err, digicert.ErrPermission) && e.cfg.Mode == ModeRun:
-		return "in_digicert: the API key may not start report runs (a View Only key, or a user without the Administrator role): use an Administrator key, or set mode follow to ship the report's scheduled runs"
+		return "the API key may not start report runs (a View Only key, or a user without the Administrator role): use an Administrator key, or set mode follow to ship the report's scheduled runs"
 	case errors.Is(err, digicert.ErrPermission):
-		return "in_digicert: the API key may not read this report: give its user access to the Report Library"
+		return "the API key may not read this report: give its user access to the Report Library"
 	case errors.Is(err, digicert.ErrReportNotFound):
-		return "in_digicert: report not found: check report_id (Reports > Report Library) and that the key's user can see the report"
+		return "report not found: check report_id (Reports > Report Library) and that the key's user can see the report"
 	case errors.Is(err, errConfig):
-		return "in_digicert: the report cannot be shipped as configured"
+		return "the report cannot be shipped as configured"
 	}
 	return ""
 }
@@ -524,13 +524,13 @@ func (e *Engine) failed(err error) time.Duration {
 		config = false
 		switch {
 		case errors.As(err, &runFailed):
-			msg = "in_digicert: the report run FAILED in DigiCert; retrying at the next poll"
+			msg = "the report run FAILED in DigiCert; retrying at the next poll"
 		case errors.Is(err, digicert.ErrWaitTimeout):
-			msg = "in_digicert: the report run was not READY within wait_timeout; retrying at the next poll (raise wait_timeout if this report's runs take longer)"
+			msg = "the report run was not READY within wait_timeout; retrying at the next poll (raise wait_timeout if this report's runs take longer)"
 		case errors.Is(err, digicert.ErrRateLimited):
-			msg = "in_digicert: DigiCert kept rate-limiting requests (HTTP 429); retrying at the next poll"
+			msg = "DigiCert kept rate-limiting requests (HTTP 429); retrying at the next poll"
 		default:
-			msg = "in_digicert: poll failed; retrying at the next poll (rows already delivered stay delivered, none is skipped)"
+			msg = "poll failed; retrying at the next poll (rows already delivered stay delivered, none is skipped)"
 		}
 	}
 	if config {

@@ -36,7 +36,7 @@ func (e *Engine) StartChecked(timeout time.Duration) error {
 		_ = e.Stop(time.Second)
 		return fmt.Errorf("%s (start-up check: %v)", msg, err)
 	case err != nil:
-		e.log.Warn("in_digicert: start-up check could not reach DigiCert; starting anyway, the poller retries (check api_base, http_proxy and the network if this persists)",
+		e.log.Warn("start-up check could not reach DigiCert; starting anyway, the poller retries (check api_base, http_proxy and the network if this persists)",
 			"report_id", e.cfg.ReportID, "error", err.Error())
 	default:
 		e.p.reportOK = true // the poller goroutine starts after this write
@@ -56,7 +56,7 @@ func (e *Engine) StartChecked(timeout time.Duration) error {
 			return fmt.Errorf("%s (start-up check: %v)", msg, err)
 		}
 	case <-ctx.Done():
-		e.log.Debug("in_digicert: start-up check did not see the first run start in time; a refusal will show at the first poll", "report_id", e.cfg.ReportID)
+		e.log.Debug("start-up check did not see the first run start in time; a refusal will show at the first poll", "report_id", e.cfg.ReportID)
 	}
 	return nil
 }
