@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/metrics"
 )
 
@@ -82,5 +83,30 @@ func TestStatusClass(t *testing.T) {
 	}
 	if err := metrics.Check(MetricDescs()); err != nil {
 		t.Error(err)
+	}
+}
+
+// Rows the client repaired or skipped are counted under their outcome.
+func TestEngineMetricsCountMalformedRows(t *testing.T) {
+	for kind, outcome := range map[string]string{
+		digicertsim.BadRowUTF8: RowsRepaired, digicertsim.BadRowControl: RowsRepaired,
+		digicertsim.BadRowGarbage: RowsSkippedInvalid, digicertsim.BadRowOversize: RowsSkippedInvalid,
+	} {
+		t.Run(kind, func(t *testing.T) {
+			r := newRig(t, defaultSim(), nil)
+			r.maxRow = 1 << 20
+			r.restart()
+			rec := metrics.NewRecording(MetricDescs())
+			r.e.SetMetrics(rec)
+			r.sim.Advance(2 * time.Hour)
+			r.sim.Inject(digicertsim.Fault{Kind: digicertsim.FaultBadRow, Row: kind, AfterRows: 5, Size: 2 << 20})
+			r.poll()
+			if got := rec.Value(MetricRows, outcome); got != 1 {
+				t.Errorf("%s = %v, want 1\n%s", outcome, got, rec)
+			}
+			if got := rec.Value(MetricRows, RowsEmitted); int(got) != len(r.recs) {
+				t.Errorf("emitted %v, records %d", got, len(r.recs))
+			}
+		})
 	}
 }
