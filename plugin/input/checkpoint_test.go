@@ -78,8 +78,11 @@ func TestCorruptCheckpointIsAnError(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := shippedRig(t)
 			if strings.HasPrefix(c.name, "journal corrupt mid-file") || strings.HasPrefix(c.name, "journal frame") {
-				// Leave two journal frames behind (no final snapshot).
+				// Leave two journal frames behind (no final snapshot):
+				// the rows and the run's done marker, released after the
+				// poll's own snapshot.
 				r.open()
+				r.releaseAfterCycle = true
 				r.poll()
 				r.crash()
 			}

@@ -43,6 +43,11 @@ type rig struct {
 	maxBatch  int
 	lastUnrel int // rows in the last batch collected without Release
 	noRelease bool
+	// releaseAfterCycle holds the Release of every batch of a poll until its
+	// cycle has ended, so the cycle's closing snapshot never includes them
+	// and they stay in the journal (deterministic journal contents).
+	releaseAfterCycle bool
+	held              []uint64
 }
 
 // record is one row as Fluent Bit received it.
@@ -198,6 +203,10 @@ func (r *rig) poll() time.Duration {
 		case d := <-done:
 			for r.collect() > 0 {
 			}
+			for _, id := range r.held {
+				r.e.Release(id)
+			}
+			r.held = nil
 			return d
 		case <-time.After(200 * time.Microsecond):
 		}
@@ -238,9 +247,12 @@ func (r *rig) collect() int {
 	if n > 1 && len(data) > r.cfg.MaxBytesPerCollect {
 		r.t.Fatalf("a batch of %d records has %d bytes, over max_bytes_per_collect %d", n, len(data), r.cfg.MaxBytesPerCollect)
 	}
-	if r.noRelease {
+	switch {
+	case r.noRelease:
 		r.lastUnrel = n
-	} else {
+	case r.releaseAfterCycle:
+		r.held = append(r.held, id)
+	default:
 		r.e.Release(id)
 	}
 	return n
