@@ -36,7 +36,13 @@ func pipelineConfig(t *testing.T, dir, inDigicert, outS3 string) string {
 		"/fluent-bit/plugins/in_digicert.so", inDigicert,
 		"/fluent-bit/plugins/out_secops_s3.so", outS3,
 		"/var/lib/fluent-bit/", dir+"/",
+		// Its own HTTP port: the shipped 2020 may be taken by another
+		// Fluent Bit on the machine, which would stop this one at start.
+		"http_port: 2020", fmt.Sprintf("http_port: %d", freePort(t)),
 	).Replace(string(b))
+	if !strings.Contains(s, "http_port: ") {
+		t.Fatal("fluent-bit.yaml no longer sets http_port: update pipelineConfig")
+	}
 	for _, d := range []string{"state", "storage"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
