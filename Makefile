@@ -16,7 +16,7 @@ STATICCHECK ?= $(HOME)/.cache/go-tools/staticcheck-$(STATICCHECK_VERSION)/static
 
 export CGO_ENABLED := 1
 
-.PHONY: all build test unit bench lint fmt clean versitygw run staticcheck
+.PHONY: all build test unit bench bench-fluentbit lint fmt clean versitygw run staticcheck
 
 all: build
 
@@ -48,6 +48,17 @@ unit:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./digicert/ ./plugin/...
+
+# bench-fluentbit: the whole pipeline inside real Fluent Bit (FLUENT_BIT_BIN),
+# backfill and steady state of a 1,000,000-row report, and the limit of a
+# trivial Go input (docs/benchmarks.md). Extra flags: BENCHFB_FLAGS="-runs 5".
+bench-fluentbit:
+	@if [ -z "$$FLUENT_BIT_BIN" ]; then \
+	  echo "bench-fluentbit: skipped: set FLUENT_BIT_BIN=/path/to/fluent-bit (5.1 or newer)"; \
+	else \
+	  $(MAKE) --no-print-directory build versitygw && \
+	  $(GO) run ./test/benchfb -plugins $(BUILD) -versitygw $(VERSITYGW) $(BENCHFB_FLAGS); \
+	fi
 
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

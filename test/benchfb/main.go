@@ -1,0 +1,885 @@
+// Command benchfb is `make bench-fluentbit`: the whole pipeline inside real
+// Fluent Bit, measured as a user runs it. It starts the DigiCert simulator
+// with a zipped report of -rows rows, versitygw, and Fluent Bit with the
+// shipped fluent-bit.yaml (only paths and ports rewritten), and prints for
+//
+//   - backfill: every row new; seconds from the first report download to the
+//     last object stored in S3, rows/s, Fluent Bit's peak RSS and CPU
+//     seconds, objects, and lost/duplicate rows against the simulator's
+//     ground truth;
+//   - steady state: a new Fluent Bit process on the same state runs the same
+//     report again, every row shipped before: seconds from the download to
+//     the input's "run shipped" line, peak RSS, CPU seconds, new objects;
+//   - limit: the same rows, encoded beforehand, handed to Fluent Bit by a
+//     trivial Go input (limitin) at the same per-collect size into the null
+//     output, with the same service and storage settings.
+//
+// It is a program, not a test, so `go test ./...` never runs it. It needs
+// FLUENT_BIT_BIN and the built plugins (make build) and versitygw (make
+// versitygw); without FLUENT_BIT_BIN it says so and exits 0.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
+)
+
+const (
+	apiKey    = "benchfb-key-not-secret"
+	reportID  = digicertsim.DefaultReportID
+	bucket    = "digicert-logs"
+	accessKey = "benchaccesskey"
+	secretKey = "benchsecretkey123"
+)
+
+type options struct {
+	fb, plugins, vgw, config, work string
+	rows, perCollect, runs         int
+	phases                         string
+	keep                           bool
+	timeout                        time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.fb, "fluent-bit", os.Getenv("FLUENT_BIT_BIN"), "Fluent Bit binary (default $FLUENT_BIT_BIN)")
+	flag.StringVar(&o.plugins, "plugins", "build", "directory holding in_digicert.so and out_secops_s3.so")
+	flag.StringVar(&o.vgw, "versitygw", filepath.Join(os.Getenv("HOME"), ".cache/s3bin/versitygw"), "versitygw binary")
+	flag.StringVar(&o.config, "config", "fluent-bit.yaml", "Fluent Bit configuration to measure (YAML, with the shipped paths)")
+	flag.StringVar(&o.work, "work", "", "working directory (default: a new temporary one, removed unless -keep)")
+	flag.IntVar(&o.rows, "rows", 1_000_000, "about this many rows in the report")
+	flag.IntVar(&o.perCollect, "limit-per-collect", 0, "bytes per collect of the limit input (default: the config's max_bytes_per_collect, else the input's default)")
+	flag.IntVar(&o.runs, "runs", 1, "measure this many times (each with fresh state)")
+	flag.StringVar(&o.phases, "phases", "backfill,steady,limit", "what to measure")
+	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, objects)")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on a phase after this long")
+	flag.Parse()
+	if o.fb == "" {
+		fmt.Println("bench-fluentbit: skipped: set FLUENT_BIT_BIN to a Fluent Bit (5.1 or newer) binary")
+		return
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-fluentbit:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	for _, p := range []string{o.fb, o.vgw, filepath.Join(o.plugins, "in_digicert.so"), filepath.Join(o.plugins, "out_secops_s3.so")} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w (make build versitygw builds the plugins and versitygw)", err)
+		}
+	}
+	var err error
+	if o.plugins, err = filepath.Abs(o.plugins); err != nil {
+		return err
+	}
+	shipped, err := os.ReadFile(o.config)
+	if err != nil {
+		return err
+	}
+	if o.perCollect == 0 {
+		o.perCollect = configPerCollect(string(shipped))
+	}
+	fmt.Printf("machine: %s, %d CPUs, load average %s\n", cpuModel(), runtime.NumCPU(), loadAvg())
+	fmt.Printf("fluent-bit: %s; config: %s\n", fbVersion(o.fb), o.config)
+	for i := 0; i < o.runs; i++ {
+		if err := runOnce(o, string(shipped)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runOnce(o options, shipped string) error {
+	work := o.work
+	if work == "" {
+		d, err := os.MkdirTemp("", "benchfb-")
+		if err != nil {
+			return err
+		}
+		work = d
+		if !o.keep {
+			defer os.RemoveAll(d)
+		}
+	}
+	fmt.Printf("work directory: %s\n", work)
+	vgw, err := startVersity(o.vgw, filepath.Join(work, "s3"))
+	if err != nil {
+		return err
+	}
+	defer vgw.stop()
+
+	sim, err := startSim(o.rows)
+	if err != nil {
+		return err
+	}
+	defer sim.close()
+	fmt.Printf("report: %d rows, %.1f MB zipped\n", len(sim.truth), float64(len(sim.body))/1e6)
+
+	want := map[string]bool{}
+	for _, p := range strings.Split(o.phases, ",") {
+		want[strings.TrimSpace(p)] = true
+	}
+	env := append(os.Environ(),
+		"DIGICERT_API_KEY="+apiKey, "DIGICERT_REPORT_ID="+reportID, "DIGICERT_API_BASE="+sim.url,
+		"DIGICERT_INTERVAL=1h", "S3_BUCKET="+bucket, "S3_ENDPOINT="+vgw.endpoint,
+		"AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey, "AWS_REGION=us-east-1")
+	cfg := strings.NewReplacer(
+		"/fluent-bit/plugins/", o.plugins+"/",
+		"/var/lib/fluent-bit/", work+"/",
+	).Replace(shipped)
+	cfgPath := filepath.Join(work, "fluent-bit.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	for _, d := range []string{"state", "storage"} {
+		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if want["backfill"] || want["steady"] {
+		r, err := backfill(o, sim, vgw, cfgPath, env, work)
+		if err != nil {
+			return err
+		}
+		r.print("backfill")
+		if want["steady"] {
+			r, err := steady(o, sim, vgw, cfgPath, env, work)
+			if err != nil {
+				return err
+			}
+			r.print("steady state")
+		}
+	}
+	if want["limit"] {
+		r, err := limit(o, sim, cfg, work)
+		if err != nil {
+			return err
+		}
+		r.print(fmt.Sprintf("limit (trivial Go input, %d bytes per collect, null output)", o.perCollect))
+	}
+	return nil
+}
+
+// result is one phase's figures.
+type result struct {
+	rows           int
+	seconds        float64
+	cpu            float64
+	peakRSS        int64 // bytes
+	objects        int
+	lost, dup      int
+	extra          string
+	checkedAgainst int
+}
+
+func (r result) print(phase string) {
+	fmt.Printf("%-14s %9d rows  %6.2f s  %9.0f rows/s  CPU %6.2f s  peak RSS %6.1f MiB", phase+":", r.rows, r.seconds, float64(r.rows)/max(r.seconds, 1e-9), r.cpu, float64(r.peakRSS)/(1<<20))
+	if r.checkedAgainst > 0 {
+		fmt.Printf("  objects %d  lost %d  duplicates %d", r.objects, r.lost, r.dup)
+	}
+	if r.extra != "" {
+		fmt.Printf("  %s", r.extra)
+	}
+	fmt.Println()
+}
+
+// backfill runs Fluent Bit on an empty state until every row is in S3.
+func backfill(o options, sim *simulator, vgw *versity, cfgPath string, env []string, work string) (result, error) {
+	sim.resetDownload()
+	fb, err := startFB(o.fb, []string{"-c", cfgPath}, env, filepath.Join(work, "fluent-bit-backfill.log"))
+	if err != nil {
+		return result{}, err
+	}
+	defer fb.stop()
+	n := len(sim.truth)
+	deadline := time.Now().Add(o.timeout)
+	for {
+		time.Sleep(100 * time.Millisecond)
+		m, err := fb.metrics()
+		if err == nil && m.outputRecords("secops_s3") >= n {
+			break
+		}
+		if fb.exited() {
+			return result{}, fmt.Errorf("fluent-bit exited during the backfill; log: %s", fb.logPath)
+		}
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("backfill: not every row stored within %v (output records %d of %d); log: %s", o.timeout, m.outputRecords("secops_s3"), n, fb.logPath)
+		}
+	}
+	st := fb.stats()
+	// A little longer, so duplicates would show.
+	time.Sleep(2 * time.Second)
+	hwm := fb.stats().hwm
+	if err := fb.stop(); err != nil {
+		return result{}, err
+	}
+	objs, err := vgw.objects(bucket)
+	if err != nil {
+		return result{}, err
+	}
+	last := time.Time{}
+	for _, ob := range objs {
+		if ob.mtime.After(last) {
+			last = ob.mtime
+		}
+	}
+	first := sim.firstDownload()
+	lost, dup, rows, err := compare(objs, sim.truth)
+	if err != nil {
+		return result{}, err
+	}
+	return result{rows: rows, seconds: last.Sub(first).Seconds(), cpu: st.cpu, peakRSS: hwm, objects: len(objs),
+		lost: lost, dup: dup, checkedAgainst: n}, nil
+}
+
+var runShipped = regexp.MustCompile(`run shipped.*emitted=(\d+) skipped_shipped=(\d+)`)
+
+// steady runs a new Fluent Bit on the backfill's state: the report is run
+// again and every row was shipped before.
+func steady(o options, sim *simulator, vgw *versity, cfgPath string, env []string, work string) (result, error) {
+	before, err := vgw.objects(bucket)
+	if err != nil {
+		return result{}, err
+	}
+	sim.resetDownload()
+	fb, err := startFB(o.fb, []string{"-c", cfgPath}, env, filepath.Join(work, "fluent-bit-steady.log"))
+	if err != nil {
+		return result{}, err
+	}
+	defer fb.stop()
+	deadline := time.Now().Add(o.timeout)
+	var m []string
+	for {
+		time.Sleep(100 * time.Millisecond)
+		if m = fb.find(runShipped); m != nil {
+			break
+		}
+		if fb.exited() {
+			return result{}, fmt.Errorf("fluent-bit exited during the steady state; log: %s", fb.logPath)
+		}
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("steady state: no \"run shipped\" within %v; log: %s", o.timeout, fb.logPath)
+		}
+	}
+	shippedAt := time.Now()
+	st := fb.stats()
+	time.Sleep(2 * time.Second)
+	hwm := fb.stats().hwm
+	if err := fb.stop(); err != nil {
+		return result{}, err
+	}
+	after, err := vgw.objects(bucket)
+	if err != nil {
+		return result{}, err
+	}
+	skipped, _ := strconv.Atoi(m[2])
+	return result{rows: skipped, seconds: shippedAt.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: hwm,
+		extra: fmt.Sprintf("emitted %s, new objects %d (CPU and RSS of the whole process, start included)", m[1], len(after)-len(before))}, nil
+}
+
+// limit hands the same rows, encoded beforehand, to Fluent Bit through the
+// trivial limitin input into the null output, with the shipped service
+// section and filesystem storage.
+func limit(o options, sim *simulator, shippedCfg, work string) (result, error) {
+	dir := filepath.Join(work, "limit")
+	if err := os.MkdirAll(filepath.Join(dir, "storage"), 0o755); err != nil {
+		return result{}, err
+	}
+	so := filepath.Join(dir, "limitin.so")
+	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", so, "./test/benchfb/limitin")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return result{}, fmt.Errorf("building limitin: %w", err)
+	}
+	recs := filepath.Join(dir, "records.bin")
+	if err := encodeRecords(recs, sim.truth); err != nil {
+		return result{}, err
+	}
+	cfg := fmt.Sprintf(`service:
+%s
+plugins:
+  - %s
+pipeline:
+  inputs:
+    - name: benchlimit
+      tag: digicert.audit
+      storage.type: filesystem
+  outputs:
+    - name: "null"
+      match: "*"
+`, serviceSection(shippedCfg, filepath.Join(dir, "storage")), so)
+	cfgPath := filepath.Join(dir, "fluent-bit.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return result{}, err
+	}
+	env := append(os.Environ(), "BENCHFB_RECORDS="+recs, "BENCHFB_PER_COLLECT="+strconv.Itoa(o.perCollect))
+	fb, err := startFB(o.fb, []string{"-c", cfgPath}, env, filepath.Join(dir, "fluent-bit.log"))
+	if err != nil {
+		return result{}, err
+	}
+	defer fb.stop()
+	n := len(sim.truth)
+	deadline := time.Now().Add(o.timeout)
+	var done time.Time
+	for {
+		time.Sleep(50 * time.Millisecond)
+		m, err := fb.metrics()
+		if err == nil && m.outputRecords("null") >= n {
+			done = time.Now()
+			break
+		}
+		if fb.exited() {
+			return result{}, fmt.Errorf("fluent-bit exited during the limit run; log: %s", fb.logPath)
+		}
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("limit: not every row through within %v; log: %s", o.timeout, fb.logPath)
+		}
+	}
+	st := fb.stats()
+	first := fb.find(regexp.MustCompile(`benchlimit: first collect (\d+)`))
+	if first == nil {
+		return result{}, fmt.Errorf("limit: no first collect in %s", fb.logPath)
+	}
+	ns, _ := strconv.ParseInt(first[1], 10, 64)
+	if err := fb.stop(); err != nil {
+		return result{}, err
+	}
+	return result{rows: n, seconds: done.Sub(time.Unix(0, ns)).Seconds(), cpu: st.cpu, peakRSS: st.hwm}, nil
+}
+
+// serviceSection is the shipped config's service block (indented lines
+// after "service:"), with storage.path pointed at storage.
+func serviceSection(cfg, storage string) string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(cfg, "\n") {
+		switch {
+		case strings.HasPrefix(line, "service:"):
+			in = true
+			continue
+		case in && line != "" && !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "#"):
+			in = false
+		}
+		if !in || strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		k, _, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "storage.path" {
+			line = "  storage.path: " + storage
+		}
+		if strings.HasPrefix(k, "http_") {
+			continue // the harness sets its own monitoring port
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+var perCollectKey = regexp.MustCompile(`(?m)^\s*max_bytes_per_collect:\s*(\S+)`)
+
+func configPerCollect(cfg string) int {
+	if m := perCollectKey.FindStringSubmatch(cfg); m != nil {
+		if n, err := flb.ParseSize("max_bytes_per_collect", m[1], input.DefaultMaxBytesPerCollect); err == nil {
+			return int(n)
+		}
+	}
+	return input.DefaultMaxBytesPerCollect
+}
+
+// encodeRecords writes each row as the record in_digicert would hand over
+// (event time set from the row), each preceded by its length.
+func encodeRecords(path string, rows []digicertsim.Event) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var enc flb.RowEncoder
+	var rec []byte
+	var n [4]byte
+	for _, e := range rows {
+		rec = flb.AppendRecordHeader(rec[:0], time.Time{}, nil)
+		rec, _, err = enc.AppendBody(rec, e.JSON)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("encoding a row: %w", err)
+		}
+		flb.SetEventTime(rec, e.Time)
+		binary.LittleEndian.PutUint32(n[:], uint32(len(rec)))
+		w.Write(n[:])
+		w.Write(rec)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// --- the simulator ---
+
+// simulator serves the report. The zipped body is rendered once before the
+// measurement (DigiCert renders a report before it is READY; the simulator
+// would otherwise compress it while Fluent Bit downloads), and every run of
+// the report (the clock stands still, so every run has the same rows) gets
+// those bytes.
+type simulator struct {
+	sim   *digicertsim.Server
+	srv   *httptest.Server
+	url   string
+	truth []digicertsim.Event
+	body  []byte
+	hdr   http.Header
+
+	mu    sync.Mutex
+	first time.Time
+}
+
+func startSim(rows int) (*simulator, error) {
+	s := &simulator{sim: digicertsim.New(digicertsim.Config{
+		APIKey: apiKey, Seed: 1, Window: 24 * time.Hour, Backlog: 24 * time.Hour,
+		EventsPerHour: rows / 24, NoScheduledEntries: true, Reports: []string{reportID},
+	})}
+	runID := s.sim.Schedule(reportID)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/reports/v1/report/"+reportID+"/"+runID+"/json", nil)
+	req.Header.Set("X-DC-DEVKEY", apiKey)
+	s.sim.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		return nil, fmt.Errorf("simulator: rendering the report: status %d", rec.Code)
+	}
+	s.body, s.hdr = rec.Body.Bytes(), rec.Header().Clone()
+	s.truth = s.sim.RunEvents(runID)
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.url = s.srv.URL
+	return s, nil
+}
+
+func (s *simulator) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/reports/v1/report/"+reportID+"/") &&
+		strings.HasSuffix(r.URL.Path, "/json") && r.Header.Get("X-DC-DEVKEY") == apiKey {
+		s.mu.Lock()
+		if s.first.IsZero() {
+			s.first = time.Now()
+		}
+		s.mu.Unlock()
+		for k, v := range s.hdr {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(s.body)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(s.body)
+		return
+	}
+	s.sim.ServeHTTP(w, r)
+}
+
+func (s *simulator) resetDownload() {
+	s.mu.Lock()
+	s.first = time.Time{}
+	s.mu.Unlock()
+}
+
+func (s *simulator) firstDownload() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first
+}
+
+func (s *simulator) close() { s.srv.Close() }
+
+// --- versitygw ---
+
+type versity struct {
+	cmd      *exec.Cmd
+	dir      string
+	endpoint string
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startVersity(bin, dir string) (*versity, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	v := &versity{dir: dir, endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	v.cmd = exec.Command(bin, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--health", "/health", "--quiet", "posix", dir)
+	v.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+accessKey, "ROOT_SECRET_KEY="+secretKey)
+	v.cmd.Stderr = os.Stderr
+	if err := v.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for i := 0; ; i++ {
+		resp, err := http.Get(v.endpoint + "/health")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i > 100 {
+			v.stop()
+			return nil, fmt.Errorf("versitygw did not start: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cli := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(v.endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
+	})
+	if _, err := cli.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		v.stop()
+		return nil, fmt.Errorf("creating bucket: %w", err)
+	}
+	return v, nil
+}
+
+func (v *versity) stop() {
+	if v.cmd.Process != nil {
+		_ = v.cmd.Process.Signal(syscall.SIGTERM)
+		_ = v.cmd.Wait()
+	}
+}
+
+type object struct {
+	path  string
+	mtime time.Time
+}
+
+// objects lists the stored objects from versitygw's posix directory (an
+// object is a file named by its key under the bucket's directory).
+func (v *versity) objects(bucket string) ([]object, error) {
+	var out []object
+	root := filepath.Join(v.dir, bucket)
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".sgwtmp" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".json.gz") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, object{path: p, mtime: info.ModTime()})
+		return nil
+	})
+	return out, err
+}
+
+// compare counts lost and duplicated rows: every object's lines against the
+// simulator's rows as a multiset. A line is compared by its bytes, and
+// lines that differ only in JSON spelling by their members.
+func compare(objs []object, truth []digicertsim.Event) (lost, dup, rows int, err error) {
+	want := make(map[string]int, len(truth))
+	for _, e := range truth {
+		want[string(e.JSON)]++
+	}
+	var odd []string
+	for _, ob := range objs {
+		f, err := os.Open(ob.path)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			return 0, 0, 0, fmt.Errorf("%s: %w", ob.path, err)
+		}
+		data, err := io.ReadAll(zr)
+		f.Close()
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("%s: %w", ob.path, err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+			rows++
+			if want[string(line)] > 0 {
+				want[string(line)]--
+				continue
+			}
+			odd = append(odd, string(line))
+		}
+	}
+	if len(odd) > 0 {
+		// Lines spelled differently: match them by their members.
+		canon := map[string]int{}
+		for k, c := range want {
+			if c > 0 {
+				ck, err := canonical([]byte(k))
+				if err != nil {
+					return 0, 0, 0, err
+				}
+				canon[ck] += c
+			}
+		}
+		for _, line := range odd {
+			ck, err := canonical([]byte(line))
+			if err != nil {
+				return 0, 0, 0, fmt.Errorf("object line %.200q: %w", line, err)
+			}
+			if canon[ck] > 0 {
+				canon[ck]--
+				continue
+			}
+			dup++ // an extra line: a duplicate (or a row DigiCert never produced)
+		}
+		for _, c := range canon {
+			lost += c
+		}
+		return lost, dup, rows, nil
+	}
+	for _, c := range want {
+		lost += c
+	}
+	return lost, dup, rows, nil
+}
+
+func canonical(line []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var b strings.Builder
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", fmt.Errorf("not a JSON object (%v)", err)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%q=%#v;", k, v)
+	}
+	return b.String(), nil
+}
+
+// --- Fluent Bit ---
+
+type fluentBit struct {
+	cmd     *exec.Cmd
+	logPath string
+	port    int
+	waitErr chan error
+
+	mu      sync.Mutex
+	log     bytes.Buffer
+	stopped bool
+}
+
+func startFB(bin string, args, env []string, logPath string) (*fluentBit, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	f := &fluentBit{logPath: logPath, port: port, waitErr: make(chan error, 1)}
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	f.cmd = exec.Command(bin, append(args, "-H", "-P", strconv.Itoa(port))...)
+	f.cmd.Env = env
+	pr, pw := io.Pipe()
+	f.cmd.Stdout, f.cmd.Stderr = pw, pw
+	if err := f.cmd.Start(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			f.mu.Lock()
+			f.log.Write(sc.Bytes())
+			f.log.WriteByte('\n')
+			f.mu.Unlock()
+			lf.Write(sc.Bytes())
+			lf.Write([]byte{'\n'})
+		}
+		lf.Close()
+	}()
+	go func() {
+		err := f.cmd.Wait()
+		pw.Close()
+		f.waitErr <- err
+		close(f.waitErr)
+	}()
+	return f, nil
+}
+
+func (f *fluentBit) exited() bool {
+	return f.cmd.ProcessState != nil
+}
+
+func (f *fluentBit) find(re *regexp.Regexp) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return re.FindStringSubmatch(f.log.String())
+}
+
+// stop sends SIGTERM and waits (coreutils timeout's SIGCONT would make
+// Fluent Bit dump its state, so no timeout wrapper).
+func (f *fluentBit) stop() error {
+	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		return nil
+	}
+	f.stopped = true
+	f.mu.Unlock()
+	_ = f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-f.waitErr:
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("fluent-bit: %v; log: %s", err, f.logPath)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = f.cmd.Process.Kill()
+		return fmt.Errorf("fluent-bit did not stop within 30 s; log: %s", f.logPath)
+	}
+}
+
+type procStats struct {
+	cpu float64 // user + system seconds
+	hwm int64   // peak RSS, bytes
+}
+
+// clkTck is the kernel's USER_HZ, 100 on every Linux platform Go supports.
+const clkTck = 100
+
+func (f *fluentBit) stats() procStats {
+	var st procStats
+	pid := f.cmd.Process.Pid
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name (which may hold spaces) in ")".
+		if i := bytes.LastIndexByte(b, ')'); i > 0 {
+			fs := strings.Fields(string(b[i+1:]))
+			if len(fs) > 13 {
+				u, _ := strconv.ParseFloat(fs[11], 64)
+				s, _ := strconv.ParseFloat(fs[12], 64)
+				st.cpu = (u + s) / clkTck
+			}
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				st.hwm = kb << 10
+			}
+		}
+	}
+	return st
+}
+
+// fbMetrics is Fluent Bit's /api/v1/metrics answer.
+type fbMetrics struct {
+	Input  map[string]map[string]float64 `json:"input"`
+	Output map[string]map[string]float64 `json:"output"`
+}
+
+func (m fbMetrics) outputRecords(plugin string) int {
+	n := 0
+	for name, v := range m.Output {
+		if strings.HasPrefix(name, plugin+".") || strings.HasPrefix(name, plugin) {
+			n += int(v["proc_records"])
+		}
+	}
+	return n
+}
+
+var metricsClient = &http.Client{Timeout: 2 * time.Second}
+
+func (f *fluentBit) metrics() (fbMetrics, error) {
+	var m fbMetrics
+	resp, err := metricsClient.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/metrics", f.port))
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&m)
+	return m, err
+}
+
+// --- machine ---
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return runtime.GOARCH
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func fbVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return bin
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
