@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,7 @@ type options struct {
 	rows, perCollect, runs         int
 	phases                         string
 	keep                           bool
+	perf                           bool
 	timeout                        time.Duration
 }
 
@@ -81,6 +83,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 1, "measure this many times (each with fresh state)")
 	flag.StringVar(&o.phases, "phases", "backfill,steady,limit", "what to measure")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, objects)")
+	flag.BoolVar(&o.perf, "perf", false, "record each phase with perf (cpu-clock) into the working directory; build the plugins unstripped to see Go symbols")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on a phase after this long")
 	flag.Parse()
 	if o.fb == "" {
@@ -100,6 +103,7 @@ func run(o options) error {
 		}
 	}
 	var err error
+	perfOut = o.perf
 	if o.plugins, err = filepath.Abs(o.plugins); err != nil {
 		return err
 	}
@@ -144,13 +148,19 @@ func runOnce(o options, shipped string) error {
 		return err
 	}
 	defer sim.close()
-	fmt.Printf("report: %d rows, %.1f MB zipped\n", len(sim.truth), float64(len(sim.body))/1e6)
+	kind := "JSON"
+	if bytes.HasPrefix(sim.body, []byte("PK")) {
+		kind = "zipped"
+	}
+	fmt.Printf("report: %d rows, %.1f MB %s\n", len(sim.truth), float64(len(sim.body))/1e6, kind)
 
 	want := map[string]bool{}
 	for _, p := range strings.Split(o.phases, ",") {
 		want[strings.TrimSpace(p)] = true
 	}
 	env := append(os.Environ(),
+		"IN_DIGICERT_MEMSTATS="+filepath.Join(work, "in_digicert.mem"),
+		"OUT_SECOPS_S3_MEMSTATS="+filepath.Join(work, "out_secops_s3.mem"),
 		"DIGICERT_API_KEY="+apiKey, "DIGICERT_REPORT_ID="+reportID, "DIGICERT_API_BASE="+sim.url,
 		"DIGICERT_INTERVAL=1h", "S3_BUCKET="+bucket, "S3_ENDPOINT="+vgw.endpoint,
 		"AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey, "AWS_REGION=us-east-1")
@@ -201,6 +211,7 @@ type result struct {
 	lost, dup      int
 	extra          string
 	checkedAgainst int
+	threads        string
 }
 
 func (r result) print(phase string) {
@@ -212,6 +223,9 @@ func (r result) print(phase string) {
 		fmt.Printf("  %s", r.extra)
 	}
 	fmt.Println()
+	if r.threads != "" {
+		fmt.Printf("%-14s CPU by thread: %s\n", "", r.threads)
+	}
 }
 
 // backfill runs Fluent Bit on an empty state until every row is in S3.
@@ -260,7 +274,7 @@ func backfill(o options, sim *simulator, vgw *versity, cfgPath string, env []str
 		return result{}, err
 	}
 	return result{rows: rows, seconds: last.Sub(first).Seconds(), cpu: st.cpu, peakRSS: hwm, objects: len(objs),
-		lost: lost, dup: dup, checkedAgainst: n}, nil
+		lost: lost, dup: dup, checkedAgainst: n, extra: goMemory(work), threads: st.threads}, nil
 }
 
 var runShipped = regexp.MustCompile(`run shipped.*emitted=(\d+) skipped_shipped=(\d+)`)
@@ -304,8 +318,8 @@ func steady(o options, sim *simulator, vgw *versity, cfgPath string, env []strin
 		return result{}, err
 	}
 	skipped, _ := strconv.Atoi(m[2])
-	return result{rows: skipped, seconds: shippedAt.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: hwm,
-		extra: fmt.Sprintf("emitted %s, new objects %d (CPU and RSS of the whole process, start included)", m[1], len(after)-len(before))}, nil
+	return result{rows: skipped, seconds: shippedAt.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: hwm, threads: st.threads,
+		extra: fmt.Sprintf("emitted %s, new objects %d (CPU and RSS of the whole process, start included); %s", m[1], len(after)-len(before), goMemory(work))}, nil
 }
 
 // limit hands the same rows, encoded beforehand, to Fluent Bit through the
@@ -375,7 +389,7 @@ pipeline:
 	if err := fb.stop(); err != nil {
 		return result{}, err
 	}
-	return result{rows: n, seconds: done.Sub(time.Unix(0, ns)).Seconds(), cpu: st.cpu, peakRSS: st.hwm}, nil
+	return result{rows: n, seconds: done.Sub(time.Unix(0, ns)).Seconds(), cpu: st.cpu, peakRSS: st.hwm, threads: st.threads}, nil
 }
 
 // serviceSection is the shipped config's service block (indented lines
@@ -418,7 +432,8 @@ func configPerCollect(cfg string) int {
 }
 
 // encodeRecords writes each row as the record in_digicert would hand over
-// (event time set from the row), each preceded by its length.
+// (event time set from the row), end to end, and path.idx with the end
+// offset of each.
 func encodeRecords(path string, rows []digicertsim.Event) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -426,8 +441,8 @@ func encodeRecords(path string, rows []digicertsim.Event) error {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var enc flb.RowEncoder
-	var rec []byte
-	var n [4]byte
+	var rec, idx []byte
+	end := 0
 	for _, e := range rows {
 		rec = flb.AppendRecordHeader(rec[:0], time.Time{}, nil)
 		rec, _, err = enc.AppendBody(rec, e.JSON)
@@ -436,15 +451,18 @@ func encodeRecords(path string, rows []digicertsim.Event) error {
 			return fmt.Errorf("encoding a row: %w", err)
 		}
 		flb.SetEventTime(rec, e.Time)
-		binary.LittleEndian.PutUint32(n[:], uint32(len(rec)))
-		w.Write(n[:])
 		w.Write(rec)
+		end += len(rec)
+		idx = binary.LittleEndian.AppendUint64(idx, uint64(end))
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(path+".idx", idx, 0o644)
 }
 
 // --- the simulator ---
@@ -470,6 +488,9 @@ func startSim(rows int) (*simulator, error) {
 	s := &simulator{sim: digicertsim.New(digicertsim.Config{
 		APIKey: apiKey, Seed: 1, Window: 24 * time.Hour, Backlog: 24 * time.Hour,
 		EventsPerHour: rows / 24, NoScheduledEntries: true, Reports: []string{reportID},
+		// One file, as the issue's 1,000,000-row report (DigiCert splits
+		// at 1,000,000 rows; the generator makes a few more).
+		SplitRows: max(2*rows, 1_000_000),
 	})}
 	runID := s.sim.Schedule(reportID)
 	rec := httptest.NewRecorder()
@@ -709,11 +730,15 @@ type fluentBit struct {
 	logPath string
 	port    int
 	waitErr chan error
+	perf    *exec.Cmd
 
 	mu      sync.Mutex
 	log     bytes.Buffer
 	stopped bool
 }
+
+// perfOut, when set, makes startFB attach perf record to Fluent Bit.
+var perfOut bool
 
 func startFB(bin string, args, env []string, logPath string) (*fluentBit, error) {
 	port, err := freePort()
@@ -746,8 +771,22 @@ func startFB(bin string, args, env []string, logPath string) (*fluentBit, error)
 		}
 		lf.Close()
 	}()
+	if perfOut {
+		rec := exec.Command("perf", "record", "-q", "-e", "cpu-clock", "-F", "499", "-g", "-p", strconv.Itoa(f.cmd.Process.Pid),
+			"-o", strings.TrimSuffix(logPath, ".log")+".perf.data")
+		rec.Stderr = os.Stderr
+		if err := rec.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "perf:", err)
+		} else {
+			f.perf = rec
+		}
+	}
 	go func() {
 		err := f.cmd.Wait()
+		if f.perf != nil {
+			_ = f.perf.Process.Signal(syscall.SIGINT)
+			_ = f.perf.Wait()
+		}
 		pw.Close()
 		f.waitErr <- err
 		close(f.waitErr)
@@ -793,8 +832,9 @@ func (f *fluentBit) stop() error {
 }
 
 type procStats struct {
-	cpu float64 // user + system seconds
-	hwm int64   // peak RSS, bytes
+	cpu     float64 // user + system seconds
+	hwm     int64   // peak RSS, bytes
+	threads string  // CPU seconds by thread name
 }
 
 // clkTck is the kernel's USER_HZ, 100 on every Linux platform Go supports.
@@ -814,6 +854,7 @@ func (f *fluentBit) stats() procStats {
 			}
 		}
 	}
+	st.threads = threadCPU(pid)
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
@@ -823,6 +864,39 @@ func (f *fluentBit) stats() procStats {
 		}
 	}
 	return st
+}
+
+// threadCPU sums CPU seconds by thread name: Fluent Bit names its threads
+// (flb-pipeline, the input's and the output workers'); threads the Go
+// runtimes start (the input's poller, both garbage collectors) keep the
+// process name.
+func threadCPU(pid int) string {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	by := map[string]float64{}
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		fs := strings.Fields(string(b[j+1:]))
+		if len(fs) > 13 {
+			u, _ := strconv.ParseFloat(fs[11], 64)
+			s, _ := strconv.ParseFloat(fs[12], 64)
+			by[string(b[i+1:j])] += (u + s) / clkTck
+		}
+	}
+	var parts []string
+	for name, v := range by {
+		if v >= 0.05 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", name, v))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // fbMetrics is Fluent Bit's /api/v1/metrics answer.
@@ -852,6 +926,31 @@ func (f *fluentBit) metrics() (fbMetrics, error) {
 	defer resp.Body.Close()
 	err = json.NewDecoder(resp.Body).Decode(&m)
 	return m, err
+}
+
+// goMemory reads the plugins' own memory reports (flb.WatchMemoryFromEnv):
+// the peak of what each Go runtime held from the OS, and of its live heap.
+func goMemory(work string) string {
+	var parts []string
+	for _, name := range []string{"in_digicert", "out_secops_s3"} {
+		b, err := os.ReadFile(filepath.Join(work, name+".mem"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		get := func(k string) float64 {
+			for i := 0; i+1 < len(f); i += 2 {
+				if f[i] == k {
+					v, _ := strconv.ParseFloat(f[i+1], 64)
+					return v / (1 << 20)
+				}
+			}
+			return 0
+		}
+		parts = append(parts, fmt.Sprintf("%s Go peak held %.0f MiB (heap objects %.0f)", name, get("peak_held"), get("peak_objects")))
+		os.Remove(filepath.Join(work, name+".mem"))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // --- machine ---

@@ -2,8 +2,10 @@
 // input that does nothing but hand Fluent Bit records encoded beforehand, at
 // most BENCHFB_PER_COLLECT bytes per 1-second collect, so the benchmark can
 // show how fast Fluent Bit's Go-input path is when the input costs nothing.
-// Built with -buildmode=c-shared; it reads BENCHFB_RECORDS, a file of
-// records each preceded by its length (4 bytes, little-endian).
+// Built with -buildmode=c-shared. BENCHFB_RECORDS is a file of records
+// (msgpack) laid end to end, BENCHFB_RECORDS.idx the end offset of each
+// (8 bytes, little-endian); each collect reads the next records from the
+// file straight into the C buffer, so the input holds no records itself.
 package main
 
 /*
@@ -35,9 +37,9 @@ import (
 
 var (
 	mu         sync.Mutex
-	records    []byte // the file's records, lengths stripped
-	ends       []int  // end offset of each record in records
-	next       int    // next record to hand over
+	records    *os.File
+	ends       []int // end offset of each record in records
+	next       int   // next record to hand over
 	perCollect = 32_000_000
 	announced  bool
 )
@@ -65,21 +67,18 @@ func load() error {
 		}
 		perCollect = n
 	}
-	b, err := os.ReadFile(os.Getenv("BENCHFB_RECORDS"))
+	path := os.Getenv("BENCHFB_RECORDS")
+	idx, err := os.ReadFile(path + ".idx")
 	if err != nil {
 		return fmt.Errorf("BENCHFB_RECORDS: %w", err)
 	}
-	records = make([]byte, 0, len(b))
-	for len(b) >= 4 {
-		n := int(binary.LittleEndian.Uint32(b))
-		if 4+n > len(b) {
-			return fmt.Errorf("BENCHFB_RECORDS: truncated record")
-		}
-		records = append(records, b[4:4+n]...)
-		ends = append(ends, len(records))
-		b = b[4+n:]
+	for ; len(idx) >= 8; idx = idx[8:] {
+		ends = append(ends, int(binary.LittleEndian.Uint64(idx)))
 	}
-	fmt.Fprintf(os.Stderr, "benchlimit: %d records, %d bytes, %d bytes per collect\n", len(ends), len(records), perCollect)
+	if records, err = os.Open(path); err != nil {
+		return fmt.Errorf("BENCHFB_RECORDS: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "benchlimit: %d records, %d bytes per collect\n", len(ends), perCollect)
 	return nil
 }
 
@@ -104,7 +103,11 @@ func FLBPluginInputCallback(data *unsafe.Pointer, size *C.size_t) C.int {
 	}
 	n := ends[end-1] - start
 	buf := C.malloc(C.size_t(n))
-	copy(unsafe.Slice((*byte)(buf), n), records[start:start+n])
+	if _, err := records.ReadAt(unsafe.Slice((*byte)(buf), n), int64(start)); err != nil {
+		C.free(buf)
+		fmt.Fprintln(os.Stderr, "benchlimit:", err)
+		return C.FLB_OK
+	}
 	if !announced {
 		announced = true
 		fmt.Fprintf(os.Stderr, "benchlimit: first collect %d\n", time.Now().UnixNano())
