@@ -47,10 +47,13 @@ const (
 	DefaultMaxBytesPerCollect = 32_000_000
 	MinMaxBytesPerCollect     = 64_000
 	MaxMaxBytesPerCollect     = 512_000_000
-	// bufferFactor sets the default buffer_size. The poller refills at
-	// well over 100 MB/s (BenchmarkEngineZipped100k), so two callbacks'
-	// worth keeps every callback full; more would only cost memory.
-	bufferFactor = 2
+	// bufferFactor sets the default buffer_size. The poller refills a
+	// taken batch well within the second until the next callback (over
+	// 100 MB/s, BenchmarkEngineZipped100k), so one callback's worth keeps
+	// every callback full: in real Fluent Bit a 1,000,000-row backfill took
+	// the same ~21 s with 32M as with 64M, and Fluent Bit's peak RSS fell
+	// from 375 to 312 MiB (make bench-fluentbit, docs/benchmarks.md).
+	bufferFactor = 1
 )
 
 // Config is the validated configuration of one in_digicert instance.
@@ -181,7 +184,7 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 		return c, err
 	}
 	if bufSize < perCollect || bufSize > 4*MaxMaxBytesPerCollect {
-		return c, fmt.Errorf("buffer_size: %d bytes is out of range: use at least max_bytes_per_collect (%d) and at most 2G (default 2× max_bytes_per_collect)", bufSize, perCollect)
+		return c, fmt.Errorf("buffer_size: %d bytes is out of range: use at least max_bytes_per_collect (%d) and at most 2G (default: max_bytes_per_collect)", bufSize, perCollect)
 	}
 	c.BufferSize = int(bufSize)
 

@@ -36,7 +36,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		APIKey: testKey, ReportID: g["report_id"], APIBase: digicert.DefaultBaseURL, Interval: time.Hour, Mode: ModeRun,
 		WaitTimeout: 10 * time.Minute, PollInterval: 10 * time.Second, StateFile: g["state_file"],
 		DedupWindow: 48 * time.Hour, RequestTimeout: 30 * time.Second,
-		MaxBytesPerCollect: 32_000_000, BufferSize: 64_000_000,
+		MaxBytesPerCollect: 32_000_000, BufferSize: 32_000_000,
 		DownloadTimeout: 30 * time.Minute, MaxInflatedSize: 4 << 30, MaxZipMembers: 1000,
 	}
 	if c != want {
@@ -98,7 +98,7 @@ func TestLoadConfigEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.StartTime.Equal(time.Date(2025, 2, 6, 8, 0, 0, 0, time.UTC)) || c.BufferSize != 2_000_000 {
+	if !c.StartTime.Equal(time.Date(2025, 2, 6, 8, 0, 0, 0, time.UTC)) || c.BufferSize != 1_000_000 {
 		t.Errorf("start_time %v, buffer_size %d", c.StartTime, c.BufferSize)
 	}
 }
