@@ -234,7 +234,7 @@ func (c *checkpoint) load() error {
 	if err != nil {
 		return fmt.Errorf("state_file: %w", err)
 	}
-	snap, err := readSnapshot(c.cfg.StateFile, c.loadRow)
+	snap, err := readSnapshot(c.cfg.StateFile, c.led.reserve, c.loadRow)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		snap.meta.ReportID = c.cfg.ReportID

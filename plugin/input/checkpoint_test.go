@@ -159,7 +159,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []rowMeta
-	s, err := readSnapshot(path, func(m rowMeta) { got = append(got, m) })
+	s, err := readSnapshot(path, nil, func(m rowMeta) { got = append(got, m) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func BenchmarkSnapshot1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		n := 0
-		if _, err := readSnapshot(path, func(rowMeta) { n++ }); err != nil || n != 1_000_000 {
+		if _, err := readSnapshot(path, nil, func(rowMeta) { n++ }); err != nil || n != 1_000_000 {
 			b.Fatal(err, n)
 		}
 	}
@@ -346,7 +346,7 @@ func TestSnapshotManyDoneRuns(t *testing.T) {
 	if err := writeSnapshot(path, 1, meta, func(func(rowMeta)) {}, 0); err != nil {
 		t.Fatal(err)
 	}
-	s, err := readSnapshot(path, func(rowMeta) {})
+	s, err := readSnapshot(path, nil, func(rowMeta) {})
 	if err != nil || len(s.meta.DoneRuns) != 26_000 {
 		t.Fatalf("%d done runs, %v", len(s.meta.DoneRuns), err)
 	}

@@ -176,3 +176,60 @@ func BenchmarkLedgerObserve1M(b *testing.B) {
 		}
 	}
 }
+
+// TestLedgerReserve: a reserved ledger holds the rows it was sized for
+// without growing, and behaves as an unreserved one.
+func TestLedgerReserve(t *testing.T) {
+	const n = 50_000
+	l, ref := newLedger(), newLedger()
+	l.reserve(n)
+	sizes := make([]int, ledgerShards)
+	for i := range l.shards {
+		sizes[i] = len(l.shards[i].tags)
+	}
+	for i := range n {
+		m := rowMeta{hash: hashBody(binary.LittleEndian.AppendUint64(nil, uint64(i))), sec: uint32(i), count: 1}
+		l.commit(m)
+		ref.commit(m)
+	}
+	grown := 0
+	for i := range l.shards {
+		if len(l.shards[i].tags) != sizes[i] {
+			grown++
+		}
+	}
+	if grown > 0 {
+		t.Errorf("%d of %d reserved shards grew while loading the rows they were sized for", grown, ledgerShards)
+	}
+	if l.len() != n || ref.len() != n {
+		t.Fatalf("len %d and %d, want %d", l.len(), ref.len(), n)
+	}
+	ref.each(func(h rowHash, e *entry, flags uint8) {
+		got, _ := l.find(h, 0, 0)
+		if got.sec != e.sec || got.shipped != e.shipped {
+			t.Fatalf("row %x: reserved ledger has %+v, plain one %+v", h, *got, *e)
+		}
+	})
+}
+
+// BenchmarkLedgerLoad1M is the start-up cost of a checkpoint of a million
+// rows: committing them into an empty ledger, with and without reserve.
+func BenchmarkLedgerLoad1M(b *testing.B) {
+	metas := make([]rowMeta, 1_000_000)
+	for i := range metas {
+		metas[i] = rowMeta{hash: hashBody(binary.LittleEndian.AppendUint64(nil, uint64(i))), sec: uint32(i), count: 1}
+	}
+	for _, reserve := range []bool{false, true} {
+		b.Run(map[bool]string{false: "grow", true: "reserved"}[reserve], func(b *testing.B) {
+			for b.Loop() {
+				l := newLedger()
+				if reserve {
+					l.reserve(len(metas))
+				}
+				for _, m := range metas {
+					l.commit(m)
+				}
+			}
+		})
+	}
+}

@@ -105,8 +105,9 @@ var errCorrupt = errors.New("corrupt")
 
 // readSnapshot loads a state file. A missing file returns os.ErrNotExist
 // (wrapped); anything unreadable or inconsistent is an error naming the file,
-// never a silent reset.
-func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
+// never a silent reset. reserve (optional) is told the row count before the
+// rows are passed to fn.
+func readSnapshot(path string, reserve func(rows int), fn func(rowMeta)) (snapshot, error) {
 	var s snapshot
 	f, err := os.Open(path)
 	if err != nil {
@@ -167,6 +168,9 @@ func readSnapshot(path string, fn func(rowMeta)) (snapshot, error) {
 	n := binary.BigEndian.Uint64(nb[:])
 	if n > uint64(st.Size())/metaSize {
 		return bad("row count larger than the file", nil)
+	}
+	if reserve != nil {
+		reserve(int(n))
 	}
 	var rb [metaSize]byte
 	for range n {
