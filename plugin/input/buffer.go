@@ -132,12 +132,14 @@ func (b *buffer) recycleMetas(m []rowMeta) {
 	}
 }
 
-// recycle keeps a block's chunks for reuse: while a run is being read, up to
-// the buffer's worth, which is all the poller can fill before the next
-// Collect. An idle input keeps none.
+// recycle keeps a block's chunks for reuse while a run is being read, as
+// long as spare and queued chunks together stay within the buffer's worth:
+// that is all the poller can fill before the next Collect. (Counting only
+// the spares let them add another buffer_size to the queued one while the
+// poller refilled during a copy.) An idle input keeps none.
 func (b *buffer) recycle(chunks [][]byte) {
 	for i, c := range chunks {
-		if !b.idling && cap(c) == chunkSize && len(b.free)*chunkSize < b.limit {
+		if !b.idling && cap(c) == chunkSize && (len(b.free)+1)*chunkSize+b.bytes <= b.limit {
 			b.free = append(b.free, c)
 		}
 		chunks[i] = nil

@@ -204,6 +204,33 @@ func TestBufferChunksRecycled(t *testing.T) {
 	}
 }
 
+// Spare chunks and queued records together stay within the buffer's limit,
+// also when the poller refilled the queue while a batch was being copied.
+func TestBufferSparesWithinLimit(t *testing.T) {
+	const per = 4 * chunkSize
+	b := newBuffer(per, per)
+	fill := func() {
+		for b.bytes+1000 <= per {
+			if _, err := b.add(rec(1000, 'a'), rowMeta{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fill()
+	// Fluent Bit takes the batch; during the copy the poller refills the
+	// queue (from new chunks: none is spare yet).
+	n, id := b.take(func(n int) []byte {
+		fill() // take holds no lock while it allocates and copies
+		return make([]byte, n)
+	})
+	if id == 0 || n == 0 {
+		t.Fatal("nothing taken")
+	}
+	if held := len(b.free)*chunkSize + b.bytes; held > per {
+		t.Errorf("spare chunks (%d) and queued bytes (%d) hold %d bytes, over the %d limit", len(b.free), b.bytes, held, per)
+	}
+}
+
 // An alloc that returns less memory than asked hands nothing out; the block
 // stays queued and goes out whole at the next take.
 func TestBufferShortAlloc(t *testing.T) {

@@ -10,6 +10,10 @@
 //   - steady state: a new Fluent Bit process on the same state runs the same
 //     report again, every row shipped before: seconds from the download to
 //     the input's "run shipped" line, peak RSS, CPU seconds, new objects;
+//   - small: the simulated clock moves on until ~1,000 new rows exist, and a
+//     new Fluent Bit on the same state runs the report (an hourly run of a
+//     busy account): seconds from the download to the last new object, and
+//     its peak RSS next to the steady state's;
 //   - limit: the same rows, encoded beforehand, handed to Fluent Bit by a
 //     trivial Go input (limitin) at the same per-collect size into the null
 //     output, with the same service and storage settings.
@@ -81,7 +85,7 @@ func main() {
 	flag.IntVar(&o.rows, "rows", 1_000_000, "about this many rows in the report")
 	flag.IntVar(&o.perCollect, "limit-per-collect", 0, "bytes per collect of the limit input (default: the config's max_bytes_per_collect, else the input's default)")
 	flag.IntVar(&o.runs, "runs", 1, "measure this many times (each with fresh state)")
-	flag.StringVar(&o.phases, "phases", "backfill,steady,limit", "what to measure")
+	flag.StringVar(&o.phases, "phases", "backfill,steady,small,limit", "what to measure")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, objects)")
 	flag.BoolVar(&o.perf, "perf", false, "record each phase with perf (cpu-clock) into the working directory; build the plugins unstripped to see Go symbols")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on a phase after this long")
@@ -189,6 +193,13 @@ func runOnce(o options, shipped string) error {
 				return err
 			}
 			r.print("steady state")
+		}
+		if want["small"] {
+			r, err := small(o, sim, vgw, cfgPath, env, work)
+			if err != nil {
+				return err
+			}
+			r.print("small run")
 		}
 	}
 	if want["limit"] {
@@ -320,6 +331,84 @@ func steady(o options, sim *simulator, vgw *versity, cfgPath string, env []strin
 	skipped, _ := strconv.Atoi(m[2])
 	return result{rows: skipped, seconds: shippedAt.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: hwm, threads: st.threads,
 		extra: fmt.Sprintf("emitted %s, new objects %d (CPU and RSS of the whole process, start included); %s", m[1], len(after)-len(before), goMemory(work))}, nil
+}
+
+// small moves the simulated clock on until about 1,000 rows are new and runs
+// a new Fluent Bit on the same state: only the new rows may be stored.
+func small(o options, sim *simulator, vgw *versity, cfgPath string, env []string, work string) (result, error) {
+	const newRows = 1000
+	old := sim.truth
+	last := old[len(old)-1].Time
+	perSec := float64(len(old)) / (24 * 3600)
+	sim.sim.Advance(time.Duration(float64(newRows)/perSec) * time.Second)
+	if err := sim.render(); err != nil {
+		return result{}, err
+	}
+	var fresh []digicertsim.Event
+	for _, e := range sim.truth {
+		if e.Time.After(last) {
+			fresh = append(fresh, e)
+		}
+	}
+	before, err := vgw.objects(bucket)
+	if err != nil {
+		return result{}, err
+	}
+	seen := map[string]bool{}
+	for _, ob := range before {
+		seen[ob.path] = true
+	}
+	sim.resetDownload()
+	fb, err := startFB(o.fb, []string{"-c", cfgPath}, env, filepath.Join(work, "fluent-bit-small.log"))
+	if err != nil {
+		return result{}, err
+	}
+	defer fb.stop()
+	deadline := time.Now().Add(o.timeout)
+	for {
+		time.Sleep(50 * time.Millisecond)
+		m, err := fb.metrics()
+		if err == nil && m.outputRecords("secops_s3") >= len(fresh) {
+			break
+		}
+		if fb.exited() {
+			return result{}, fmt.Errorf("fluent-bit exited during the small run; log: %s", fb.logPath)
+		}
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("small run: the %d new rows not stored within %v; log: %s", len(fresh), o.timeout, fb.logPath)
+		}
+	}
+	st := fb.stats()
+	time.Sleep(2 * time.Second)
+	hwm := fb.stats().hwm
+	if err := fb.stop(); err != nil {
+		return result{}, err
+	}
+	after, err := vgw.objects(bucket)
+	if err != nil {
+		return result{}, err
+	}
+	var objs []object
+	lastObj := time.Time{}
+	for _, ob := range after {
+		if !seen[ob.path] {
+			objs = append(objs, ob)
+			lastObj = maxTime(lastObj, ob.mtime)
+		}
+	}
+	lost, dup, rows, err := compare(objs, fresh)
+	if err != nil {
+		return result{}, err
+	}
+	return result{rows: rows, seconds: lastObj.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: hwm, objects: len(objs),
+		lost: lost, dup: dup, checkedAgainst: len(fresh), threads: st.threads, extra: goMemory(work)}, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // limit hands the same rows, encoded beforehand, to Fluent Bit through the
@@ -492,19 +581,29 @@ func startSim(rows int) (*simulator, error) {
 		// at 1,000,000 rows; the generator makes a few more).
 		SplitRows: max(2*rows, 1_000_000),
 	})}
+	if err := s.render(); err != nil {
+		return nil, err
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.url = s.srv.URL
+	return s, nil
+}
+
+// render makes a run of the report now and keeps its body and rows.
+func (s *simulator) render() error {
 	runID := s.sim.Schedule(reportID)
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/reports/v1/report/"+reportID+"/"+runID+"/json", nil)
 	req.Header.Set("X-DC-DEVKEY", apiKey)
 	s.sim.ServeHTTP(rec, req)
 	if rec.Code != 200 {
-		return nil, fmt.Errorf("simulator: rendering the report: status %d", rec.Code)
+		return fmt.Errorf("simulator: rendering the report: status %d", rec.Code)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.body, s.hdr = rec.Body.Bytes(), rec.Header().Clone()
 	s.truth = s.sim.RunEvents(runID)
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	s.url = s.srv.URL
-	return s, nil
+	return nil
 }
 
 func (s *simulator) serve(w http.ResponseWriter, r *http.Request) {
@@ -514,13 +613,14 @@ func (s *simulator) serve(w http.ResponseWriter, r *http.Request) {
 		if s.first.IsZero() {
 			s.first = time.Now()
 		}
+		body, hdr := s.body, s.hdr
 		s.mu.Unlock()
-		for k, v := range s.hdr {
+		for k, v := range hdr {
 			w.Header()[k] = v
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(len(s.body)))
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(s.body)
+		_, _ = w.Write(body)
 		return
 	}
 	s.sim.ServeHTTP(w, r)
