@@ -185,13 +185,16 @@ func (b *buffer) take(alloc func(n int) []byte) (int, uint64) {
 		}
 		return 0, 0
 	}
+	// Each chunk is recycled as soon as it is copied, so the poller, which
+	// refills the queue meanwhile, reuses it instead of allocating: the
+	// input then holds about buffer_size of chunks, not that plus a batch.
 	n := 0
-	for _, c := range blk.chunks {
+	for i, c := range blk.chunks {
 		n += copy(dst[n:], c)
+		b.mu.Lock()
+		b.recycle(blk.chunks[i : i+1])
+		b.mu.Unlock()
 	}
-	b.mu.Lock()
-	b.recycle(blk.chunks)
-	b.mu.Unlock()
 	return blk.size, bt.id
 }
 
