@@ -191,10 +191,15 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 
 // batchReady tells whether a full batch is queued: the oldest block is
 // closed once the next record would not fit in max_bytes_per_collect.
+// batchReady reports whether the oldest queued block is full: a later one
+// was started, or the next record would not fit (with buffer_size equal to
+// max_bytes_per_collect the poller then waits instead of starting one).
 func batchReady(e *Engine) bool {
 	e.buf.mu.Lock()
 	defer e.buf.mu.Unlock()
-	return len(e.buf.blocks) > 1
+	const maxRecord = 4 << 10 // audit rows encode to ~700 bytes
+	bl := e.buf.blocks
+	return len(bl) > 1 || len(bl) == 1 && bl[0].size+maxRecord > e.buf.perCollect
 }
 
 // heapInUse reads the heap in use without stopping the world
