@@ -121,15 +121,18 @@ func run(o options) error {
 	fmt.Printf("machine: %s, %d CPUs, load average %s\n", cpuModel(), runtime.NumCPU(), loadAvg())
 	fmt.Printf("fluent-bit: %s; config: %s\n", fbVersion(o.fb), o.config)
 	for i := 0; i < o.runs; i++ {
-		if err := runOnce(o, string(shipped)); err != nil {
+		if err := runOnce(o, string(shipped), i); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func runOnce(o options, shipped string) error {
+func runOnce(o options, shipped string, n int) error {
 	work := o.work
+	if work != "" && o.runs > 1 {
+		work = filepath.Join(work, fmt.Sprintf("run-%d", n+1)) // fresh state every run
+	}
 	if work == "" {
 		d, err := os.MkdirTemp("", "benchfb-")
 		if err != nil {
@@ -188,12 +191,14 @@ func runOnce(o options, shipped string) error {
 			return err
 		}
 		r.print("backfill")
+		r.check(8, 0, 300)
 		if want["steady"] {
 			r, err := steady(o, sim, vgw, cfgPath, env, work)
 			if err != nil {
 				return err
 			}
 			r.print("steady state")
+			r.check(0, 2, 80)
 		}
 		if want["small"] {
 			r, err := small(o, sim, vgw, cfgPath, env, work)
@@ -224,6 +229,32 @@ type result struct {
 	extra          string
 	checkedAgainst int
 	threads        string
+}
+
+// check prints the targets for a phase (0: none) and whether they
+// held: time from download to last object, CPU seconds, peak RSS in MiB, and
+// nothing lost or duplicated.
+func (r result) check(maxSec, maxCPU, maxRSS float64) {
+	var parts []string
+	mark := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	if maxSec > 0 {
+		parts = append(parts, fmt.Sprintf("time ≤ %g s %s", maxSec, mark(r.seconds <= maxSec)))
+	}
+	if maxCPU > 0 {
+		parts = append(parts, fmt.Sprintf("CPU ≤ %g s %s", maxCPU, mark(r.cpu <= maxCPU)))
+	}
+	if maxRSS > 0 {
+		parts = append(parts, fmt.Sprintf("RSS ≤ %g MiB %s", maxRSS, mark(float64(r.peakRSS)/(1<<20) <= maxRSS)))
+	}
+	if r.checkedAgainst > 0 {
+		parts = append(parts, "0 lost, 0 duplicates "+mark(r.lost == 0 && r.dup == 0))
+	}
+	fmt.Printf("%-14s targets: %s\n", "", strings.Join(parts, "; "))
 }
 
 func (r result) print(phase string) {
