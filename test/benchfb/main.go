@@ -869,6 +869,8 @@ type fluentBit struct {
 	stopped bool
 }
 
+var httpPort = regexp.MustCompile(`(?m)^(\s*http_port:\s*)\d+`)
+
 // perfOut, when set, makes startFB attach perf record to Fluent Bit.
 var perfOut bool
 
@@ -876,6 +878,20 @@ func startFB(bin string, args, env []string, logPath string) (*fluentBit, error)
 	port, err := freePort()
 	if err != nil {
 		return nil, err
+	}
+	// A shipped config may fix the monitoring port (http_port 2020); point
+	// it at a free one, so runs never collide with another Fluent Bit.
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-c" {
+			b, err := os.ReadFile(args[i+1])
+			if err != nil {
+				return nil, err
+			}
+			b = httpPort.ReplaceAll(b, []byte("${1}"+strconv.Itoa(port)))
+			if err := os.WriteFile(args[i+1], b, 0o644); err != nil {
+				return nil, err
+			}
+		}
 	}
 	f := &fluentBit{logPath: logPath, port: port, waitErr: make(chan error, 1)}
 	lf, err := os.Create(logPath)
