@@ -195,7 +195,7 @@ func newAPIError(t target, status int, body []byte, key Secret) *APIError {
 		e.Message = "API endpoint not found: check api_base (default " + DefaultBaseURL + ")"
 	case status == 429:
 		e.kind = ErrRateLimited
-		e.Message = "DigiCert rate limit exceeded (request_limit_exceeded) and retries ran out: poll less often, or use a separate API key per collector"
+		e.Message = "DigiCert rate limit exceeded (request_limit_exceeded): if it lasts, poll less often, or use a separate API key per collector"
 	case msg == "":
 		e.Message = "unexpected HTTP answer without a DigiCert error body (a proxy or CDN error page?)"
 	}

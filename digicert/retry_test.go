@@ -265,3 +265,21 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A retry warning must not claim that retries ran out while they go on:
+// an operator reading "retries ran out" on attempt 1 of 6 looks for a
+// failure that has not happened.
+func TestRateLimitRetryWarningDoesNotClaimGivingUp(t *testing.T) {
+	s := &script{steps: []step{status(429, "Retry-After", "1"), okReport}}
+	e := newEnv(t, s)
+	if _, err := e.c.Report(context.Background(), "rep"); err != nil {
+		t.Fatalf("err = %v", err)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "digicert: retrying request") {
+		t.Fatalf("the retry was not logged: %s", logs)
+	}
+	if strings.Contains(logs, "ran out") || strings.Contains(logs, "gave up") {
+		t.Errorf("a retry that is still going on is logged as given up: %s", logs)
+	}
+}
