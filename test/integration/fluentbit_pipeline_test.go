@@ -176,12 +176,26 @@ func compareRows(t *testing.T, stage string, got, want map[string]int) {
 	}
 }
 
+// pipelineRig is what a whole-pipeline test needs: Fluent Bit, both plugins,
+// versitygw with a fresh bucket and a client for it.
+type pipelineRig struct {
+	bin, inSO, outSO string
+	s3env            s3outEnv
+	bucket           string
+	client           *s3.Client
+}
+
+func newPipelineRig(t *testing.T) pipelineRig {
+	t.Helper()
+	r := pipelineRig{bin: dcFluentBit(t), inSO: dcPlugin(t), outSO: s3outPlugin(t), s3env: s3outSetup(t)}
+	r.bucket = r.s3env.newBucket(t)
+	r.client = r.s3env.s3Client(t)
+	return r
+}
+
 func TestFluentBitPipelineShipsEveryRowOnce(t *testing.T) {
-	bin := dcFluentBit(t)
-	inSO, outSO := dcPlugin(t), s3outPlugin(t)
-	s3env := s3outSetup(t)
-	bucket := s3env.newBucket(t)
-	client := s3env.s3Client(t)
+	rig := newPipelineRig(t)
+	bin, inSO, outSO, s3env, bucket, client := rig.bin, rig.inSO, rig.outSO, rig.s3env, rig.bucket, rig.client
 	sim, url := dcSim(t, func(c *digicertsim.Config) {
 		c.Reports = []string{dcReportA}
 		c.Window = 2 * time.Hour // each run covers the last 2 h: consecutive runs overlap
