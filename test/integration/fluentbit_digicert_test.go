@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +81,22 @@ func dcStartFB(t *testing.T, bin string, args ...string) *dcFB {
 	return fb
 }
 
+// gone reports whether Fluent Bit has exited, also when nobody has waited
+// for it yet (an exited, unwaited process is a zombie): a wait loop then
+// fails at once instead of waiting out its deadline after Fluent Bit died.
+func (fb *dcFB) gone() bool {
+	if fb.cmd.ProcessState != nil {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", fb.cmd.Process.Pid))
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	// The state follows the parenthesised command name: "pid (comm) S …".
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
 // stop sends SIGTERM and waits, as an operator (or docker stop) does.
 func (fb *dcFB) stop(t *testing.T) int {
 	t.Helper()
@@ -130,7 +149,7 @@ func dcWaitFile(t *testing.T, fb *dcFB, path string, n int) {
 		if err == nil && len(recs) >= n {
 			return
 		}
-		if fb.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if fb.gone() || time.Now().After(deadline) {
 			t.Fatalf("%s: %d of %d records (err %v)\n%s", path, len(recs), n, err, fb.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -308,5 +327,30 @@ func TestFluentBitDigicertBackpressure(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("fluent-bit log:\n%s", log)
+	}
+}
+
+// A Fluent Bit that died is seen as gone before anyone waits for it, so the
+// wait loops above fail at once rather than after their deadline.
+func TestFluentBitGoneWithoutWait(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	fb := dcStartFB(t, sh, "-c", "exit 3")
+	deadline := time.Now().Add(10 * time.Second)
+	for !fb.gone() {
+		if time.Now().After(deadline) {
+			t.Fatal("an exited process is not seen as gone")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := fb.cmd.Wait(); err == nil || fb.cmd.ProcessState.ExitCode() != 3 {
+		t.Fatalf("exit: %v", err)
+	}
+	running := dcStartFB(t, sh, "-c", "exec sleep 30")
+	time.Sleep(100 * time.Millisecond)
+	if running.gone() {
+		t.Error("a running process is seen as gone")
 	}
 }

@@ -202,7 +202,7 @@ func (s *otherSim) waitRuns(t *testing.T, fb *dcFB, n int) {
 		if got >= n {
 			return
 		}
-		if fb.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if fb.gone() || time.Now().After(deadline) {
 			t.Fatalf("%d runs started, want %d\n%s", got, n, fb.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -145,7 +145,7 @@ func waitRows(t *testing.T, fb *dcFB, c *s3.Client, bucket string, want int) map
 		if total(got) >= want {
 			return got
 		}
-		if fb.cmd.ProcessState != nil || time.Now().After(deadline) {
+		if fb.gone() || time.Now().After(deadline) {
 			t.Fatalf("bucket holds %d of %d rows\n%s", total(got), want, fb.log.String())
 		}
 		time.Sleep(250 * time.Millisecond)
