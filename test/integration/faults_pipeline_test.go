@@ -1,0 +1,364 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+)
+
+// The pipeline without a Fluent Bit binary: the input engine and the output
+// in this process, driven as Fluent Bit drives them. Each period the input's
+// collect callback is called once and its records appended to an open chunk,
+// then the cleanup callback (Release) follows at once, as in Fluent Bit,
+// where the input's checkpoint advances as soon as Fluent Bit holds the rows.
+// Each period the open chunk is closed and every due chunk is flushed in
+// order by one worker; RETRY re-queues the chunk with a doubling back-off
+// (Fluent Bit's scheduler, scaled down), ERROR drops it as Fluent Bit does.
+// retry_limit is no_limits, as in the shipped fluent-bit.yaml.
+
+const (
+	faultPeriod    = 100 * time.Millisecond // collect and flush period (Fluent Bit: 1 s)
+	faultRetryBase = 200 * time.Millisecond
+	faultRetryMax  = 2 * time.Second
+	faultTag       = "digicert.audit"
+	// faultQuiet ends a wait that stopped making progress: longer than the
+	// polls (1 s) and retries (≤ 2 s) a fixed build needs to get there.
+	faultQuiet = 3 * time.Second
+)
+
+type faultPipe struct {
+	t      *testing.T
+	eng    *input.Engine
+	out    *s3out.Output
+	inLog  *flb.MemoryLogger
+	outLog *flb.MemoryLogger
+
+	mu      sync.Mutex
+	queued  int // chunks waiting
+	dropped int // records of chunks the output dropped (ERROR)
+	stored  int // chunks stored (OK)
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type faultChunk struct {
+	data  []byte
+	due   time.Time
+	tries int
+}
+
+// faultSetup is what one in-process case needs.
+type faultSetup struct {
+	sim    *digicertsim.Server
+	dc     *dcProxy // in front of the simulator
+	s3     *s3Proxy // in front of versitygw
+	env    s3outEnv
+	client *s3.Client
+	bucket string
+	state  string        // state_file
+	quiet  time.Duration // settle gives up after this long without progress
+}
+
+// newFaultSetup starts a simulator behind a fault proxy, and a bucket on
+// versitygw behind another.
+func newFaultSetup(t *testing.T, mod func(*digicertsim.Config)) *faultSetup {
+	t.Helper()
+	cfg := digicertsim.Config{
+		APIKey: dcAPIKey, Seed: 11, Backlog: 2 * time.Hour, EventsPerHour: 120,
+		Reports: []string{dcReportA}, NoScheduledEntries: true,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	sim := digicertsim.New(cfg)
+	dc := &dcProxy{sim: sim}
+	srv := httptest.NewServer(dc)
+	t.Cleanup(srv.Close)
+	dc.url = srv.URL
+	env := s3outSetup(t)
+	bucket := env.newBucket(t)
+	sp := newS3Proxy(t, env.endpoint)
+	return &faultSetup{sim: sim, dc: dc, s3: sp, env: env, client: env.s3Client(t), bucket: bucket,
+		state: filepath.Join(t.TempDir(), "in_digicert.state"), quiet: faultQuiet}
+}
+
+// start builds the input (through LoadConfig, with extra keys) and the
+// output (writing through the S3 proxy) and starts the pipeline. The poll
+// interval is set to every, below the 1-minute floor of the key, so that
+// cases see several polls in seconds.
+func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfig) *faultPipe {
+	t.Helper()
+	set := flb.MapConfig{
+		"api_key": dcAPIKey, "report_id": dcReportA, "api_base": s.dc.url,
+		"state_file": s.state, "poll_interval": "1s", "request_timeout": "5s",
+		"max_bytes_per_collect": "64000",
+	}
+	for k, v := range extra {
+		set[k] = v
+	}
+	cfg, err := input.LoadConfig(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Interval = every
+	p := &faultPipe{t: t, inLog: &flb.MemoryLogger{}, outLog: &flb.MemoryLogger{}, stop: make(chan struct{}), done: make(chan struct{})}
+	if p.eng, err = input.New(cfg, p.inLog); err != nil {
+		t.Fatal(err)
+	}
+	ocfg, err := s3out.LoadConfig(flb.MapConfig{"bucket": s.bucket, "endpoint": s.s3.url, "region": "us-east-1", "upload_timeout": "10s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.out, err = s3out.New(context.Background(), ocfg, p.outLog); err != nil {
+		t.Fatal(err)
+	}
+	p.eng.Start()
+	go p.loop()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *faultPipe) loop() {
+	defer close(p.done)
+	tick := time.NewTicker(faultPeriod)
+	defer tick.Stop()
+	var queue []*faultChunk
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		var buf []byte
+		if n, batch := p.eng.Collect(func(n int) []byte { buf = make([]byte, n); return buf }); n > 0 {
+			queue = append(queue, &faultChunk{data: buf[:n]})
+			p.eng.Release(batch)
+		}
+		now := time.Now()
+		kept := queue[:0]
+		for _, c := range queue {
+			if c.due.After(now) {
+				kept = append(kept, c)
+				continue
+			}
+			r := p.out.Flush(context.Background(), c.data, faultTag)
+			switch r.Status {
+			case s3out.StatusOK:
+				p.mu.Lock()
+				p.stored++
+				p.mu.Unlock()
+			case s3out.StatusRetry:
+				c.tries++
+				c.due = now.Add(min(faultRetryBase<<min(c.tries-1, 10), faultRetryMax))
+				kept = append(kept, c)
+			default:
+				p.mu.Lock()
+				p.dropped += r.Records
+				p.mu.Unlock()
+			}
+		}
+		queue = kept
+		p.mu.Lock()
+		p.queued = len(queue)
+		p.mu.Unlock()
+	}
+}
+
+// idle reports whether no chunk waits in the emulated Fluent Bit.
+func (p *faultPipe) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queued == 0
+}
+
+func (p *faultPipe) close() {
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	_ = p.eng.Stop(5 * time.Second)
+	close(p.stop)
+	<-p.done
+	p.out.Close()
+}
+
+// settle waits until the bucket holds want rows and the pipeline is idle,
+// or budget passes; then a short quiet period lets late duplicates arrive.
+// It returns the bucket's rows.
+func (s *faultSetup) settle(t *testing.T, p *faultPipe, want int, budget time.Duration) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(budget)
+	last, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		got, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/")
+		n := total(got)
+		if n >= want && (p == nil || p.idle()) {
+			break
+		}
+		if n != last {
+			last, since = n, time.Now()
+		}
+		// Stuck short of want: nothing arrived for faultQuiet and nothing
+		// waits in the emulated Fluent Bit (a lost row, reported as such).
+		if time.Since(since) > s.quiet && (p == nil || p.idle()) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(700 * time.Millisecond)
+	got, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/")
+	return got
+}
+
+// result compares the bucket with want and records the row.
+func (s *faultSetup) result(t *testing.T, scenario string, got, want map[string]int, bound int, note string) {
+	t.Helper()
+	found, dups, lost := faultCompare(got, want)
+	faultRecord(t, faultResult{Scenario: scenario, Expected: total(want), Found: found, Dups: dups, Lost: lost, Bound: bound, Note: note})
+}
+
+// dcProxy serves the simulator, letting a case replace or alter answers.
+type dcProxy struct {
+	sim *digicertsim.Server
+	url string
+
+	mu   sync.Mutex
+	hook func(w http.ResponseWriter, r *http.Request) bool // true: answered
+}
+
+func (d *dcProxy) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
+	d.mu.Lock()
+	d.hook = h
+	d.mu.Unlock()
+}
+
+func (d *dcProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	h := d.hook
+	d.mu.Unlock()
+	if h != nil && h(w, r) {
+		return
+	}
+	d.sim.ServeHTTP(w, r)
+}
+
+// simAnswer is the simulator's answer to r, in full.
+func (d *dcProxy) simAnswer(r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	d.sim.ServeHTTP(rec, r)
+	return rec
+}
+
+// writeAnswer sends rec with body instead of its own.
+func writeAnswer(w http.ResponseWriter, rec *httptest.ResponseRecorder, body []byte) {
+	for k, v := range rec.Header() {
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
+}
+
+// isBody reports whether r downloads a run's rows, and which run.
+func isBody(r *http.Request) (runID string, ok bool) {
+	p := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	// reports/v1/report/{report}/{run}/json|download
+	if len(p) == 6 && p[2] == "report" && (p[5] == "json" || p[5] == "download") {
+		return p[4], true
+	}
+	return "", false
+}
+
+// s3Proxy forwards to versitygw unless a fault is set.
+type s3Proxy struct {
+	url string
+	rp  *httputil.ReverseProxy
+
+	mu    sync.Mutex
+	fault func(w http.ResponseWriter, r *http.Request) bool // true: answered
+}
+
+func newS3Proxy(t *testing.T, endpoint string) *s3Proxy {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &s3Proxy{rp: httputil.NewSingleHostReverseProxy(u)}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	p.url = srv.URL
+	return p
+}
+
+func (p *s3Proxy) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
+	p.mu.Lock()
+	p.fault = f
+	p.mu.Unlock()
+}
+
+func (p *s3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	f := p.fault
+	p.mu.Unlock()
+	if f != nil && f(w, r) {
+		return
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+// s3Error answers as S3 does: an XML error body with code.
+func s3Error(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>injected by the fault suite</Message><RequestId>FAULT</RequestId></Error>`))
+}
+
+// hangUp closes the connection without an answer (S3 unreachable).
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			c.Close()
+			return
+		}
+	}
+	w.WriteHeader(http.StatusBadGateway)
+}
+
+// truthOf turns events into the row multiset the bucket is compared with.
+func truthOf(t *testing.T, events []digicertsim.Event) map[string]int {
+	t.Helper()
+	m, _ := truthRows(t, events)
+	return m
+}
+
+// replaceRow returns body with the first occurrence of row replaced.
+func replaceRow(body, row, with []byte) []byte {
+	i := bytes.Index(body, row)
+	if i < 0 {
+		return body
+	}
+	return append(append(append([]byte(nil), body[:i]...), with...), body[i+len(row):]...)
+}

@@ -1,0 +1,4 @@
+package integration
+
+// sigkillCases: filled in below.
+func sigkillCases() []faultCase { return nil }

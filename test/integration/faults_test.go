@@ -1,0 +1,159 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+)
+
+// The fault suite: the whole pipeline (DigiCert simulator → in_digicert →
+// secops_s3 → versitygw) under hostile answers, operator mistakes and
+// crashes. Every case reads the bucket back, compares its rows with what
+// DigiCert produced as multisets and adds one row to a table: scenario,
+// rows expected, rows found, duplicates, lost. The table is logged at the
+// end and, when $FAULT_TABLE names a file, written there (make test prints
+// it, since go test hides the output of passing packages).
+//
+// Fast cases run in every `go test`; long ones only with FAULT_SOAK=1
+// (`make soak`).
+
+// pendingFix lists cases whose fix is not on this branch yet: they run and
+// their row is printed, but a miss does not fail the suite. Each entry says
+// which item of the issue fixes it. Remove an entry when its fix is merged;
+// a case that passes while still listed is reported as such.
+var pendingFix = map[string]string{
+	"bad-row/invalid-utf8":            "issue 9.1: repair invalid UTF-8, go on with the next row",
+	"bad-row/control-char":            "issue 9.1: escape raw control characters",
+	"bad-row/too-deep":                "issue 9.1: skip an unparseable row, go on with the next",
+	"follow/404-then-ok":              "issue 9.2: a transient 404 is a failed attempt, not 'aged out'",
+	"follow/html-404-then-ok":         "issue 9.2: a proxy's HTML 404 is a failed attempt",
+	"follow/empty-200-then-ok":        "issue 9.2: an empty body is a failed attempt",
+	"follow/404-on-later-part":        "issue 9.2: a 404 on a later part of a split run",
+	"follow/out-of-order-ready":       "issue 9.3: track done runs, not only the newest",
+	"s3/AccessDenied":                 "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/InvalidAccessKeyId":           "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/SignatureDoesNotMatch":        "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/ExpiredToken":                 "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/InvalidToken":                 "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/NoSuchBucket":                 "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/KMS.DisabledException":        "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/KMS.KMSInvalidStateException": "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/301-wrong-region":             "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/proxy-401-page":               "issue 9.4: RETRY operator-fixable S3 errors",
+	"s3/proxy-403-page":               "issue 9.4: RETRY operator-fixable S3 errors",
+	"download/trickle":                "issue 9.6: whole-download deadline",
+	"zip/overlapping-entries":         "issue 9.7: refuse overlapping ZIP entries",
+	"twin-event/across-chunks":        "issue 9.12: byte-identical chunks of genuine twins",
+	"sigkill-host/while-handing-over": "documented bound (one hand-over); see the case",
+}
+
+// faultResult is one row of the table.
+type faultResult struct {
+	Scenario string
+	Expected int // rows DigiCert produced that must arrive
+	Found    int // rows in the bucket
+	Dups     int // rows beyond their expected count, and rows never produced
+	Lost     int // expected rows missing
+	Bound    int // duplicates the documentation allows for this case (crashes)
+	Status   string
+	Note     string
+}
+
+var faultTable struct {
+	mu   sync.Mutex
+	rows []faultResult
+}
+
+// faultCompare counts the bucket's rows against the expected multiset.
+func faultCompare(got, want map[string]int) (found, dups, lost int) {
+	for k, n := range got {
+		found += n
+		if d := n - want[k]; d > 0 {
+			dups += d
+		}
+	}
+	for k, n := range want {
+		if d := n - got[k]; d > 0 {
+			lost += d
+		}
+	}
+	return found, dups, lost
+}
+
+// faultRecord adds r to the table and fails t when r misses its target,
+// unless the scenario is pending a fix.
+func faultRecord(t *testing.T, r faultResult) {
+	t.Helper()
+	ok := r.Lost == 0 && r.Dups <= r.Bound
+	why, pending := pendingFix[r.Scenario]
+	switch {
+	case ok && pending:
+		r.Status = "ok (still in pendingFix: remove it)"
+	case ok:
+		r.Status = "ok"
+	case pending:
+		r.Status = "PENDING: " + why
+	default:
+		r.Status = "FAIL"
+	}
+	faultTable.mu.Lock()
+	faultTable.rows = append(faultTable.rows, r)
+	faultTable.mu.Unlock()
+	t.Logf("%s: expected %d, found %d, duplicates %d (bound %d), lost %d: %s %s",
+		r.Scenario, r.Expected, r.Found, r.Dups, r.Bound, r.Lost, r.Status, r.Note)
+	if !ok && !pending {
+		t.Errorf("%s: %d lost, %d duplicates (bound %d)", r.Scenario, r.Lost, r.Dups, r.Bound)
+	}
+}
+
+// faultTableText renders the table.
+func faultTableText() string {
+	faultTable.mu.Lock()
+	rows := append([]faultResult(nil), faultTable.rows...)
+	faultTable.mu.Unlock()
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Scenario < rows[j].Scenario })
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\texpected\tfound\tduplicates\tlost\tstatus\tnote")
+	for _, r := range rows {
+		d := fmt.Sprint(r.Dups)
+		if r.Bound > 0 {
+			d = fmt.Sprintf("%d (≤%d)", r.Dups, r.Bound)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\t%s\n", r.Scenario, r.Expected, r.Found, d, r.Lost, r.Status, r.Note)
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// TestFaultSuite runs every case as a subtest, one after the other (the
+// machine is small and several cases time things), then prints the table.
+func TestFaultSuite(t *testing.T) {
+	t.Cleanup(func() {
+		text := faultTableText()
+		t.Logf("fault suite:\n%s", text)
+		if p := os.Getenv("FAULT_TABLE"); p != "" {
+			if err := os.WriteFile(p, []byte("fault suite (simulator → in_digicert → secops_s3 → versitygw):\n"+text), 0o644); err != nil {
+				t.Errorf("FAULT_TABLE: %v", err)
+			}
+		}
+	})
+	for _, c := range faultCases() {
+		t.Run(c.name, func(t *testing.T) {
+			if c.soak && os.Getenv("FAULT_SOAK") == "" {
+				t.Skip("soak case: run with FAULT_SOAK=1 (make soak)")
+			}
+			c.run(t)
+		})
+	}
+}
+
+type faultCase struct {
+	name string
+	soak bool
+	run  func(t *testing.T)
+}
