@@ -331,7 +331,7 @@ func caseClock(skew time.Duration) func(t *testing.T) {
 		s.sim.Advance(10 * time.Minute) // the next runs overlap the first by 50 minutes
 		time.Sleep(2 * runEvery)
 		got := s.settle(t, p, total(runsTruth(t, s.sim)), 5*time.Second)
-		s.result(t, t.Name()[len("TestFaultSuite/"):], got, runsTruth(t, s.sim), 0, fmt.Sprintf("host clock %v off the events, dedup_window 1h", -skew))
+		s.result(t, t.Name()[len("TestFaultSuite/"):], got, runsTruth(t, s.sim), 0, clockNote(skew))
 	}
 }
 
@@ -459,4 +459,11 @@ func caseTwins(t *testing.T) {
 	p := s.start(t, runEvery, nil)
 	got := s.settle(t, p, total(want), 6*time.Second)
 	s.result(t, "twin-event/across-chunks", got, want, 0, "second copy in a later run")
+}
+
+func clockNote(skew time.Duration) string {
+	if skew > 0 {
+		return fmt.Sprintf("host clock %v behind the events; dedup_window 1h", skew)
+	}
+	return fmt.Sprintf("host clock %v ahead of the events; dedup_window 1h", -skew)
 }

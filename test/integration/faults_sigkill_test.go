@@ -1,4 +1,223 @@
 package integration
 
-// sigkillCases: filled in below.
-func sigkillCases() []faultCase { return nil }
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+)
+
+// SIGKILL cases with test/host/flbhost, which calls the plugin .so files as
+// Fluent Bit does: in input mode it appends every hand-over to a file (and
+// flushes it) before calling the cleanup callback, the way Fluent Bit's
+// filesystem storage holds a chunk before the input's checkpoint advances.
+// That file plays the part of storage.type filesystem: it survives the kill
+// and is uploaded after the restart.
+
+func sigkillCases() []faultCase {
+	return []faultCase{
+		{name: "sigkill-host/while-downloading", run: caseKillInput(false)},
+		{name: "sigkill-host/while-handing-over", run: caseKillInput(true)},
+		{name: "sigkill-host/while-uploading", run: caseKillOutput(false)},
+		{name: "sigkill-host/after-upload-answer-lost", run: caseKillOutput(true)},
+	}
+}
+
+// killHost ends a host with SIGKILL and waits for it.
+func killHost(t *testing.T, h *dcHost) {
+	t.Helper()
+	if err := h.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.cmd.Wait()
+	h.done = true
+	h.cancel()
+}
+
+// caseKillInput kills the input's host while it downloads the run (a slow
+// body) or while it hands rows over (many hand-overs of 64 kB), restarts it
+// with the same state_file, then uploads what both processes handed over.
+// The documented bound: one hand-over may be handed over again.
+func caseKillInput(handover bool) func(t *testing.T) {
+	return func(t *testing.T) {
+		s := newFaultSetup(t, func(c *digicertsim.Config) {
+			if handover {
+				c.EventsPerHour = 3000 // ~6,000 rows, ~30 hand-overs of 64 kB
+			}
+		})
+		started := make(chan struct{})
+		var once sync.Once
+		if !handover {
+			// The first download is slow (~4 s); the kill comes in its middle.
+			s.dc.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+				if _, ok := isBody(r); !ok {
+					return false
+				}
+				first := false
+				once.Do(func() { first = true })
+				if !first {
+					return false
+				}
+				close(started)
+				trickle(w, r, s.dc.simAnswer(r), 200, 20*time.Millisecond)
+				return true
+			})
+		}
+		truth := s.sim.GroundTruth()
+		want := truthOf(t, truth)
+		props := []string{"api_key=" + dcAPIKey, "report_id=" + dcReportA, "api_base=" + s.dc.url,
+			"state_file=" + s.state, "poll_interval=1s", "max_bytes_per_collect=64000", "log_level=info"}
+		so := dcPlugin(t)
+		h1 := dcStartHost(t, "input", so, 100, []dcInstance{{Name: "a", Props: props}})
+		if handover {
+			// Kill once about a third of the rows are handed over.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				recs, _ := dcDecodeRecords(h1.file("a", ""))
+				if len(recs) >= len(truth)/3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d records handed over in a minute\n%s", len(recs), h1.stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		} else {
+			select {
+			case <-started:
+				time.Sleep(time.Second)
+			case <-time.After(time.Minute):
+				t.Fatalf("no download in a minute\n%s", h1.stderr.String())
+			}
+		}
+		killHost(t, h1)
+		before, _ := dcDecodeRecords(h1.file("a", ""))
+
+		h2 := dcStartHost(t, "input", so, 100, []dcInstance{{Name: "a", Props: props}})
+		last, since := -1, time.Now()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && time.Since(since) < 5*time.Second; time.Sleep(100 * time.Millisecond) {
+			recs, err := dcDecodeRecords(h2.file("a", ""))
+			if err == nil && len(before)+len(recs) >= len(truth) {
+				time.Sleep(500 * time.Millisecond)
+				break
+			}
+			if len(recs) != last {
+				last, since = len(recs), time.Now()
+			}
+		}
+		h2.finish()
+		storage := append(h1.file("a", ""), h2.file("a", "")...)
+
+		// Upload what the "storage" holds, in chunks of the hand-over size.
+		out, _, err := s3outOutput(t, s.env, s.bucket, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := out.Flush(context.Background(), storage, faultTag); r.Status != s3out.StatusOK {
+			t.Fatalf("upload: %v %v", r.Status, r.Err)
+		}
+		got, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/")
+		// One hand-over is at most 64,000 bytes: its row count bounds the
+		// duplicates a kill may cause.
+		shortest := len(truth[0].JSON)
+		for _, e := range truth {
+			shortest = min(shortest, len(e.JSON))
+		}
+		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, 64000/shortest,
+			"killed after "+strconv.Itoa(len(before))+" rows handed over; duplicates ≤ one hand-over (64 kB)")
+	}
+}
+
+// trickle sends rec's body in n pieces with pause after each.
+func trickle(w http.ResponseWriter, r *http.Request, rec *httptest.ResponseRecorder, n int, pause time.Duration) {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	body := rec.Body.Bytes()
+	step := max(1, len(body)/n)
+	fl, _ := w.(http.Flusher)
+	for i := 0; i < len(body); i += step {
+		if _, err := w.Write(body[i:min(i+step, len(body))]); err != nil || r.Context().Err() != nil {
+			return
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+		time.Sleep(pause)
+	}
+}
+
+// caseKillOutput kills the output's host during the PUT of a chunk: before
+// S3 stored it, or after S3 stored it but before the answer came back. The
+// chunk, still in Fluent Bit's storage, is flushed again by a new process.
+func caseKillOutput(stored bool) func(t *testing.T) {
+	return func(t *testing.T) {
+		s := newFaultSetup(t, func(c *digicertsim.Config) { c.Backlog = time.Hour })
+		truth := s.sim.GroundTruth()
+		want := truthOf(t, truth)
+		var chunk []byte
+		for _, e := range truth {
+			var err error
+			if chunk, err = flb.AppendRecord(chunk, e.Time, nil, e.JSON); err != nil {
+				t.Fatal(err)
+			}
+		}
+		file := writeChunk(t, chunk)
+		inPut := make(chan struct{})
+		var once sync.Once
+		s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/digicert/logs/") {
+				return false
+			}
+			if stored {
+				s.s3.rp.ServeHTTP(httptest.NewRecorder(), r) // stored; the answer is lost
+			} else {
+				// Read the body (not stored) so the server notices when the
+				// killed client's connection closes.
+				_, _ = io.Copy(io.Discard, r.Body)
+			}
+			once.Do(func() { close(inPut) })
+			select { // until the client is gone
+			case <-r.Context().Done():
+			case <-time.After(time.Minute):
+			}
+			return true
+		})
+		props := []string{"bucket=" + s.bucket, "endpoint=" + s.s3.url, "region=us-east-1", "upload_timeout=30s"}
+		h1 := startS3OutHost(t, [][]string{props})
+		if _, err := h1.stdin.Write([]byte("flush 0 " + file + " " + faultTag + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-inPut:
+		case <-time.After(time.Minute):
+			t.Fatalf("no PUT in a minute\n%s", h1.stderr.String())
+		}
+		killHost(t, h1)
+		s.s3.setFault(nil)
+		run := runS3OutHost(t, [][]string{props}, "flush 0 "+file+" "+faultTag)
+		got, objects := bucketRows(t, s.client, s.bucket, "digicert/logs/")
+		note := "killed in the PUT, before S3 stored it"
+		if stored {
+			note = "killed after S3 stored it, before the answer"
+		}
+		if ev := lastEvent(&dcHost{events: run.events}, "flush 0"); ev != "" {
+			note += "; restart: " + ev
+		}
+		if objects != 1 {
+			note += "; objects: " + strconv.Itoa(objects)
+		}
+		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, 0, note)
+	}
+}

@@ -48,7 +48,6 @@ var pendingFix = map[string]string{
 	"download/trickle":                "issue 9.6: whole-download deadline",
 	"zip/overlapping-entries":         "issue 9.7: refuse overlapping ZIP entries",
 	"twin-event/across-chunks":        "issue 9.12: byte-identical chunks of genuine twins",
-	"sigkill-host/while-handing-over": "documented bound (one hand-over); see the case",
 }
 
 // faultResult is one row of the table.
