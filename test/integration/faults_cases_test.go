@@ -41,7 +41,7 @@ func faultCases() []faultCase {
 		faultCase{name: "zip/overlapping-entries", run: caseZipOverlap},
 		faultCase{name: "twin-event/across-chunks", run: caseTwins},
 	)
-	return append(cs, sigkillCases()...)
+	return append(append(cs, sigkillCases()...), sigkillFBCases()...)
 }
 
 // runEvery is the poll interval of in-process cases.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,5 +220,135 @@ func caseKillOutput(stored bool) func(t *testing.T) {
 			note += "; objects: " + strconv.Itoa(objects)
 		}
 		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, 0, note)
+	}
+}
+
+// SIGKILL cases in real Fluent Bit ($FLUENT_BIT_BIN): the shipped
+// fluent-bit.yaml (storage.type filesystem, storage.sync full, retry_limit
+// no_limits), killed and restarted with the same state_file and storage.path.
+
+func sigkillFBCases() []faultCase {
+	return []faultCase{
+		{name: "sigkill-fb/while-downloading", run: caseKillFB("download")},
+		{name: "sigkill-fb/while-handing-over", run: caseKillFB("handover")},
+		{name: "sigkill-fb/while-uploading", run: caseKillFB("upload")},
+		{name: "sigkill-fb/after-upload-answer-lost", run: caseKillFB("answer")},
+	}
+}
+
+func caseKillFB(when string) func(t *testing.T) {
+	return func(t *testing.T) {
+		bin := dcFluentBit(t)
+		inSO, outSO := dcPlugin(t), s3outPlugin(t)
+		s := newFaultSetup(t, func(c *digicertsim.Config) {
+			if when == "handover" {
+				c.EventsPerHour = 1500 // ~2,800 rows: ~15 hand-overs of 64 kB, one a second
+			}
+		})
+		s.quiet = 15 * time.Second
+		truth := s.sim.GroundTruth()
+		want := truthOf(t, truth)
+		dir := t.TempDir()
+		cfg := pipelineConfig(t, dir, inSO, outSO)
+		if when == "handover" {
+			b, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = []byte(strings.Replace(string(b), "      storage.type: filesystem", "      max_bytes_per_collect: 64000\n      storage.type: filesystem", 1))
+			if err := os.WriteFile(cfg, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env := []string{
+			"DIGICERT_API_KEY=" + dcAPIKey, "DIGICERT_REPORT_ID=" + dcReportA, "DIGICERT_API_BASE=" + s.dc.url,
+			"DIGICERT_INTERVAL=1h", "S3_BUCKET=" + s.bucket, "S3_ENDPOINT=" + s.s3.url,
+			"AWS_ACCESS_KEY_ID=" + s.env.accessKey, "AWS_SECRET_ACCESS_KEY=" + s.env.secretKey, "AWS_REGION=us-east-1",
+		}
+		trigger := make(chan struct{})
+		var once sync.Once
+		fire := func() { once.Do(func() { close(trigger) }) }
+		switch when {
+		case "download":
+			var first sync.Once
+			s.dc.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+				if _, ok := isBody(r); !ok {
+					return false
+				}
+				hit := false
+				first.Do(func() { hit = true })
+				if hit {
+					fire()
+					trickle(w, r, s.dc.simAnswer(r), 200, 20*time.Millisecond)
+				}
+				return hit
+			})
+		case "upload", "answer":
+			s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/digicert/logs/") {
+					return false
+				}
+				if when == "answer" {
+					s.s3.rp.ServeHTTP(httptest.NewRecorder(), r)
+				} else {
+					_, _ = io.Copy(io.Discard, r.Body)
+				}
+				fire()
+				select {
+				case <-r.Context().Done():
+				case <-time.After(time.Minute):
+				}
+				return true
+			})
+		case "handover":
+			go func() {
+				for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+					if got, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/"); total(got) >= len(truth)/3 {
+						fire()
+						return
+					}
+				}
+			}()
+		}
+		fb := startWithEnv(t, bin, cfg, env)
+		select {
+		case <-trigger:
+			if when == "download" {
+				time.Sleep(time.Second)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("the moment to kill (%s) did not come in 2 minutes\n%s", when, fb.log.String())
+		}
+		_ = fb.cmd.Process.Kill()
+		_ = fb.cmd.Wait()
+		before, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/")
+		s.s3.setFault(nil)
+		s.dc.setHook(nil)
+
+		log1 := fb.log.String()
+		fb = startWithEnv(t, bin, cfg, env)
+		got := s.settle(t, nil, total(want), 2*time.Minute)
+		if _, _, lost := faultCompare(got, want); lost > 0 {
+			t.Logf("killed Fluent Bit's log:\n%s\nrestarted Fluent Bit's log:\n%s", log1, fb.log.String())
+		}
+		if code := fb.stop(t); code != 0 {
+			t.Errorf("fluent-bit exit code %d", code)
+		}
+		if log := fb.log.String(); strings.Contains(log, dcAPIKey) || strings.Contains(log, s.env.secretKey) {
+			t.Errorf("Fluent Bit logged a secret")
+		}
+		shortest := len(truth[0].JSON)
+		for _, e := range truth {
+			shortest = min(shortest, len(e.JSON))
+		}
+		bound := 0
+		if when == "download" || when == "handover" {
+			bound = 64000 / shortest
+			if when == "download" {
+				bound = len(truth) // max_bytes_per_collect is 32M: one hand-over is the whole run
+			}
+		}
+		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, bound,
+			"SIGKILL with "+strconv.Itoa(total(before))+" rows in S3; restart with the same state and storage")
 	}
 }
