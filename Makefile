@@ -16,7 +16,7 @@ STATICCHECK ?= $(HOME)/.cache/go-tools/staticcheck-$(STATICCHECK_VERSION)/static
 
 export CGO_ENABLED := 1
 
-.PHONY: all build test unit bench bench-fluentbit lint fmt clean versitygw run staticcheck
+.PHONY: all build test soak unit bench bench-fluentbit lint fmt clean versitygw run staticcheck
 
 all: build
 
@@ -41,7 +41,16 @@ $(VERSITYGW):
 # test: everything, with the plugins built once and shared by the tests.
 # test/run-with-s3 starts versitygw unless S3_ENDPOINT is already set.
 test: build versitygw
-	PLUGIN_DIR=$(CURDIR)/$(BUILD) VERSITYGW_BIN=$(VERSITYGW) ./test/run-with-s3 $(GO) test -count=1 -timeout 12m ./...
+	@rm -f $(BUILD)/fault-table.txt
+	@rc=0; PLUGIN_DIR=$(CURDIR)/$(BUILD) VERSITYGW_BIN=$(VERSITYGW) FAULT_TABLE=$(CURDIR)/$(BUILD)/fault-table.txt \
+		./test/run-with-s3 $(GO) test -count=1 -timeout 12m ./... || rc=$$?; \
+		cat $(BUILD)/fault-table.txt 2>/dev/null; exit $$rc
+
+# soak: the fault suite with its long cases (S3 away for 5 minutes, every
+# S3 error an operator can fix); prints the table.
+soak: build versitygw
+	PLUGIN_DIR=$(CURDIR)/$(BUILD) VERSITYGW_BIN=$(VERSITYGW) FAULT_SOAK=1 \
+		./test/run-with-s3 $(GO) test -count=1 -timeout 30m -v -run '^TestFaultSuite$$' ./test/integration/
 
 unit:
 	$(GO) test -count=1 ./digicert/... ./plugin/...

@@ -47,7 +47,11 @@ var pendingFix = map[string]string{
 	"s3/proxy-403-page":               "issue 9.4: RETRY operator-fixable S3 errors",
 	"download/trickle":                "issue 9.6: whole-download deadline",
 	"zip/overlapping-entries":         "issue 9.7: refuse overlapping ZIP entries",
-	"twin-event/across-chunks":        "issue 9.12: byte-identical chunks of genuine twins",
+	// Found by this suite, no fix owner yet: real Fluent Bit calls the
+	// input's cleanup (checkpoint advances) before the hand-over is in a
+	// filesystem chunk, so a SIGKILL can lose up to the last hand-over.
+	"sigkill-fb/while-handing-over": "new finding: SIGKILL of Fluent Bit lost the last hand-over (rows checkpointed, not in storage)",
+	"twin-event/across-chunks":      "issue 9.12: byte-identical chunks of genuine twins",
 }
 
 // faultResult is one row of the table.
