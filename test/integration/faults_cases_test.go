@@ -369,7 +369,8 @@ func caseTrickle(t *testing.T) {
 	want := truthOf(t, s.sim.GroundTruth())
 	// download_timeout is the whole-download deadline of issue 9.6.
 	s.quiet = 8 * time.Second // the first attempt ends after download_timeout
-	p := s.start(t, runEvery, flb.MapConfig{"download_timeout": "3s"})
+	s.downloadTimeout = 3 * time.Second
+	p := s.start(t, runEvery, nil)
 	got := s.settle(t, p, total(want), 12*time.Second)
 	s.result(t, "download/trickle", got, want, 0, "1 byte / 20 ms; download_timeout 3s")
 }
