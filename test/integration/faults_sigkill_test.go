@@ -3,9 +3,11 @@ package integration
 import (
 	"context"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -326,10 +328,11 @@ func caseKillFB(when string) func(t *testing.T) {
 		s.dc.setHook(nil)
 
 		log1 := fb.log.String()
+		chunks := storageChunks(filepath.Join(dir, "storage"))
 		fb = startWithEnv(t, bin, cfg, env)
 		got := s.settle(t, nil, total(want), 2*time.Minute)
 		if _, _, lost := faultCompare(got, want); lost > 0 {
-			t.Logf("killed Fluent Bit's log:\n%s\nrestarted Fluent Bit's log:\n%s", log1, fb.log.String())
+			t.Logf("storage after the kill: %v\nkilled Fluent Bit's log:\n%s\nrestarted Fluent Bit's log:\n%s", chunks, log1, fb.log.String())
 		}
 		if code := fb.stop(t); code != 0 {
 			t.Errorf("fluent-bit exit code %d", code)
@@ -351,4 +354,19 @@ func caseKillFB(when string) func(t *testing.T) {
 		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, bound,
 			"SIGKILL with "+strconv.Itoa(total(before))+" rows in S3; restart with the same state and storage")
 	}
+}
+
+// storageChunks lists the chunk files under Fluent Bit's storage.path, with sizes.
+func storageChunks(dir string) []string {
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				rel, _ := filepath.Rel(dir, p)
+				out = append(out, rel+" "+strconv.FormatInt(fi.Size(), 10))
+			}
+		}
+		return nil
+	})
+	return out
 }
