@@ -50,7 +50,7 @@ test: build versitygw
 # S3 error an operator can fix); prints the table.
 soak: build versitygw
 	PLUGIN_DIR=$(CURDIR)/$(BUILD) VERSITYGW_BIN=$(VERSITYGW) FAULT_SOAK=1 \
-		./test/run-with-s3 $(GO) test -count=1 -timeout 30m -v -run '^TestFaultSuite$$' ./test/integration/
+		./test/run-with-s3 $(GO) test -count=1 -timeout 30m -v -run '^(TestFaultSuite|TestHostFaultKill)$$' ./test/integration/
 
 unit:
 	$(GO) test -count=1 ./digicert/... ./plugin/...

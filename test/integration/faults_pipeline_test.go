@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -76,7 +75,7 @@ type faultSetup struct {
 	state  string        // state_file
 	quiet  time.Duration // settle gives up after this long without progress
 
-	downloadTimeout time.Duration // whole-download deadline, when the input has one
+	downloadTimeout time.Duration // download_timeout, when set
 }
 
 // newFaultSetup starts a simulator behind a fault proxy, and a bucket on
@@ -121,11 +120,10 @@ func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfi
 		t.Fatal(err)
 	}
 	cfg.Interval = every
-	// The whole-download deadline (download_timeout, issue 9.6) has a floor
-	// of a minute as a key; cases set it below that, through the field when
-	// the Config has one (reflection keeps this file building without it).
-	if f := reflect.ValueOf(&cfg).Elem().FieldByName("DownloadTimeout"); f.IsValid() && f.CanSet() && s.downloadTimeout > 0 {
-		f.SetInt(int64(s.downloadTimeout))
+	// download_timeout has a floor of a minute as a key; the trickle case
+	// sets the field below it.
+	if s.downloadTimeout > 0 {
+		cfg.DownloadTimeout = s.downloadTimeout
 	}
 	p := &faultPipe{t: t, inLog: &flb.MemoryLogger{}, outLog: &flb.MemoryLogger{}, stop: make(chan struct{}), done: make(chan struct{})}
 	if p.eng, err = input.New(cfg, p.inLog); err != nil {

@@ -107,9 +107,16 @@ func caseKillInput(handover bool) func(t *testing.T) {
 		before, _ := dcDecodeRecords(h1.file("a", ""))
 
 		h2 := dcStartHost(t, "input", so, 100, []dcInstance{{Name: "a", Props: props}})
+		restart := time.Now()
+		var firstAfter time.Duration
+		// Give up 20 s after the last progress: the plugin's init may wait
+		// up to 12 s for its start-up check.
 		last, since := -1, time.Now()
-		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && time.Since(since) < 5*time.Second; time.Sleep(100 * time.Millisecond) {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && time.Since(since) < 20*time.Second; time.Sleep(100 * time.Millisecond) {
 			recs, err := dcDecodeRecords(h2.file("a", ""))
+			if len(recs) > 0 && firstAfter == 0 {
+				firstAfter = time.Since(restart)
+			}
 			if err == nil && len(before)+len(recs) >= len(truth) {
 				time.Sleep(500 * time.Millisecond)
 				break
@@ -119,6 +126,9 @@ func caseKillInput(handover bool) func(t *testing.T) {
 			}
 		}
 		h2.finish()
+		if len(before)+len(h2.records("a")) < len(truth) {
+			t.Logf("restarted host's log:\n%s", h2.stderr.String())
+		}
 		storage := append(h1.file("a", ""), h2.file("a", "")...)
 
 		// Upload what the "storage" holds, in chunks of the hand-over size.
@@ -136,8 +146,9 @@ func caseKillInput(handover bool) func(t *testing.T) {
 		for _, e := range truth {
 			shortest = min(shortest, len(e.JSON))
 		}
-		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, 64000/shortest,
-			"killed after "+strconv.Itoa(len(before))+" rows handed over; duplicates ≤ one hand-over (64 kB)")
+		s.result(t, faultName(t), got, want, 64000/shortest,
+			"killed after "+strconv.Itoa(len(before))+" rows handed over; duplicates ≤ one hand-over (64 kB); first hand-over "+
+				firstAfter.Round(100*time.Millisecond).String()+" after the restart")
 	}
 }
 
@@ -221,7 +232,7 @@ func caseKillOutput(stored bool) func(t *testing.T) {
 		if objects != 1 {
 			note += "; objects: " + strconv.Itoa(objects)
 		}
-		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, 0, note)
+		s.result(t, faultName(t), got, want, 0, note)
 	}
 }
 
@@ -351,7 +362,7 @@ func caseKillFB(when string) func(t *testing.T) {
 				bound = len(truth) // max_bytes_per_collect is 32M: one hand-over is the whole run
 			}
 		}
-		s.result(t, t.Name()[len("TestFaultSuite/"):], got, want, bound,
+		s.result(t, faultName(t), got, want, bound,
 			"SIGKILL with "+strconv.Itoa(total(before))+" rows in S3; restart with the same state and storage")
 	}
 }
