@@ -3,6 +3,7 @@ package integration
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -280,7 +281,7 @@ func caseS3Fault(f s3Fault, window time.Duration) func(t *testing.T) {
 		mu.Unlock()
 		want := truthOf(t, s.sim.GroundTruth())
 		got := s.settle(t, p, total(want), 8*time.Second)
-		s.result(t, "s3/"+f.name, got, want, 0, fmt.Sprintf("%d %s for %v", f.status, f.code, window))
+		s.result(t, "s3/"+f.name, got, want, 0, fmt.Sprintf("%d %s for %v", f.status, cmp.Or(f.code, "HTML page"), window))
 	}
 }
 
@@ -342,33 +343,10 @@ func caseClock(skew time.Duration) func(t *testing.T) {
 // inside request_timeout), so it would take minutes.
 func caseTrickle(t *testing.T) {
 	s := newFaultSetup(t, func(c *digicertsim.Config) { c.Backlog = time.Hour })
-	var once sync.Once
-	s.dc.setHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if _, ok := isBody(r); !ok {
-			return false
-		}
-		first := false
-		once.Do(func() { first = true })
-		if !first {
-			return false
-		}
+	s.dc.setHook(onFirstBody(func(w http.ResponseWriter, r *http.Request) {
 		rec := s.dc.simAnswer(r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		fl, _ := w.(http.Flusher)
-		for _, b := range rec.Body.Bytes() {
-			if _, err := w.Write([]byte{b}); err != nil || r.Context().Err() != nil {
-				return true
-			}
-			if fl != nil {
-				fl.Flush()
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return true
-	})
+		trickle(w, r, rec, rec.Body.Len(), 20*time.Millisecond)
+	}))
 	want := truthOf(t, s.sim.GroundTruth())
 	// download_timeout is the whole-download deadline of issue 9.6.
 	s.quiet = 8 * time.Second // the first attempt ends after download_timeout
@@ -382,22 +360,12 @@ func caseTrickle(t *testing.T) {
 // member 40 times (overlapping entries: a 40× amplification).
 func caseZipOverlap(t *testing.T) {
 	s := newFaultSetup(t, func(c *digicertsim.Config) { c.Backlog = time.Hour })
-	var once sync.Once
-	s.dc.setHook(func(w http.ResponseWriter, r *http.Request) bool {
-		if _, ok := isBody(r); !ok {
-			return false
-		}
-		first := false
-		once.Do(func() { first = true })
-		if !first {
-			return false
-		}
+	s.dc.setHook(onFirstBody(func(w http.ResponseWriter, r *http.Request) {
 		rec := s.dc.simAnswer(r)
 		w.Header().Set("Content-Type", "application/zip")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(overlappingZip(t, rec.Body.Bytes(), 40))
-		return true
-	})
+	}))
 	want := truthOf(t, s.sim.GroundTruth())
 	p := s.start(t, runEvery, nil)
 	got := s.settle(t, p, total(want), 8*time.Second)

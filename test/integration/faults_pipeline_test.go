@@ -369,3 +369,20 @@ func replaceRow(body, row, with []byte) []byte {
 	}
 	return append(append(append([]byte(nil), body[:i]...), with...), body[i+len(row):]...)
 }
+
+// onFirstBody is a dcProxy hook that lets handle answer the first request
+// for a run's rows; every later request reaches the simulator.
+func onFirstBody(handle func(w http.ResponseWriter, r *http.Request)) func(w http.ResponseWriter, r *http.Request) bool {
+	var once sync.Once
+	return func(w http.ResponseWriter, r *http.Request) bool {
+		if _, ok := isBody(r); !ok {
+			return false
+		}
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			handle(w, r)
+		}
+		return first
+	}
+}

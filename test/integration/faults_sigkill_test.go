@@ -59,22 +59,12 @@ func caseKillInput(handover bool) func(t *testing.T) {
 			}
 		})
 		started := make(chan struct{})
-		var once sync.Once
 		if !handover {
 			// The first download is slow (~4 s); the kill comes in its middle.
-			s.dc.setHook(func(w http.ResponseWriter, r *http.Request) bool {
-				if _, ok := isBody(r); !ok {
-					return false
-				}
-				first := false
-				once.Do(func() { first = true })
-				if !first {
-					return false
-				}
+			s.dc.setHook(onFirstBody(func(w http.ResponseWriter, r *http.Request) {
 				close(started)
 				trickle(w, r, s.dc.simAnswer(r), 200, 20*time.Millisecond)
-				return true
-			})
+			}))
 		}
 		truth := s.sim.GroundTruth()
 		want := truthOf(t, truth)
@@ -283,19 +273,10 @@ func caseKillFB(when string) func(t *testing.T) {
 		fire := func() { once.Do(func() { close(trigger) }) }
 		switch when {
 		case "download":
-			var first sync.Once
-			s.dc.setHook(func(w http.ResponseWriter, r *http.Request) bool {
-				if _, ok := isBody(r); !ok {
-					return false
-				}
-				hit := false
-				first.Do(func() { hit = true })
-				if hit {
-					fire()
-					trickle(w, r, s.dc.simAnswer(r), 200, 20*time.Millisecond)
-				}
-				return hit
-			})
+			s.dc.setHook(onFirstBody(func(w http.ResponseWriter, r *http.Request) {
+				fire()
+				trickle(w, r, s.dc.simAnswer(r), 200, 20*time.Millisecond)
+			}))
 		case "upload", "answer":
 			s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/digicert/logs/") {
