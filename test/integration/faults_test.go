@@ -26,16 +26,10 @@ import (
 // which item of the issue fixes it. Remove an entry when its fix is merged;
 // a case that passes while still listed is reported as such.
 var pendingFix = map[string]string{
-	"follow/404-then-ok":        "issue 9.2: a transient 404 is a failed attempt, not 'aged out'",
-	"follow/html-404-then-ok":   "issue 9.2: a proxy's HTML 404 is a failed attempt",
-	"follow/empty-200-then-ok":  "issue 9.2: an empty body is a failed attempt",
-	"follow/404-on-later-part":  "issue 9.2: a 404 on a later part of a split run",
-	"follow/out-of-order-ready": "issue 9.3: track done runs, not only the newest",
 	// Found by this suite, no fix owner yet: real Fluent Bit calls the
 	// input's cleanup (checkpoint advances) before the hand-over is in a
 	// filesystem chunk, so a SIGKILL can lose up to the last hand-over.
 	"sigkill-fb/while-handing-over": "new finding: SIGKILL of Fluent Bit lost the last hand-over (rows checkpointed, not in storage)",
-	"twin-event/across-chunks":      "issue 9.12: byte-identical chunks of genuine twins",
 }
 
 // faultResult is one row of the table.
