@@ -159,7 +159,14 @@ func takeCopy(b *buffer) ([]byte, uint64) {
 }
 
 // collect is Collect into fresh memory, as Fluent Bit's C memory would be.
-func collect(e *Engine) ([]byte, uint64) { return takeCopy(e.buf) }
+func collect(e *Engine) ([]byte, uint64) {
+	var data []byte
+	n, id := e.Collect(func(n int) []byte { data = make([]byte, n); return data })
+	if id == 0 {
+		return nil, 0
+	}
+	return data[:n], id
+}
 
 // A batch spans many chunks, and chunks are reused once a batch is copied
 // out: the bytes handed over are exactly the records added, in order.

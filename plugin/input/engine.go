@@ -33,7 +33,10 @@ type Engine struct {
 
 	cp *checkpoint
 
-	relMu sync.Mutex // serialises Release, so batches commit in order
+	relMu sync.Mutex // serialises Release and commits, so batches commit in order
+	// released holds batches Fluent Bit has taken but may not have stored
+	// yet (guarded by relMu); see Release.
+	released []releasedBatch
 
 	statsMu   sync.Mutex
 	malformed digicert.RowStats // rows repaired or skipped since start, for metrics
@@ -110,15 +113,21 @@ func (e *Engine) Start() {
 // or after Stop. The caller calls Release(batch) once Fluent Bit has taken
 // the data (the cleanup callback).
 func (e *Engine) Collect(alloc func(n int) []byte) (n int, batch uint64) {
+	e.commitReleased()
 	n, batch = e.buf.take(alloc)
 	e.noteBuffered()
 	return n, batch
 }
 
-// Release records that batch is in Fluent Bit: its rows are journaled (and
-// fsynced) before Release returns, so after a crash only rows handed out and
-// not yet released can be sent again. Batches commit in order; releasing a
-// later batch first holds its rows until the earlier ones are released.
+// Release records that Fluent Bit has taken batch (its cleanup callback). The
+// rows are committed to the checkpoint (journaled and fsynced) at the next
+// Collect, a second later, or at Stop, not here: a threaded Fluent Bit input
+// puts the records in a ring buffer that its engine moves into a chunk (and,
+// with filesystem storage, onto disk) only every 250 ms, so a kill -9 just
+// after the cleanup callback loses them from Fluent Bit. Committing one
+// callback later turns that loss into at most one hand-over sent again.
+// Batches commit in order; releasing a later batch first holds its rows
+// until the earlier ones are released.
 func (e *Engine) Release(batch uint64) {
 	e.relMu.Lock()
 	defer e.relMu.Unlock()
@@ -126,8 +135,29 @@ func (e *Engine) Release(batch uint64) {
 	if seq == 0 {
 		return
 	}
-	e.cp.commit(rows, seq)
-	e.buf.recycleMetas(rows)
+	e.released = append(e.released, releasedBatch{rows: rows, seq: seq})
+}
+
+// releasedBatch is a batch Fluent Bit has taken: rows up to sequence seq.
+type releasedBatch struct {
+	rows []rowMeta
+	seq  uint64
+}
+
+// commitReleased commits the batches released before now.
+func (e *Engine) commitReleased() {
+	e.relMu.Lock()
+	defer e.relMu.Unlock()
+	e.commitReleasedLocked()
+}
+
+func (e *Engine) commitReleasedLocked() {
+	for _, b := range e.released {
+		e.cp.commit(b.rows, b.seq)
+		e.buf.recycleMetas(b.rows)
+	}
+	clear(e.released)
+	e.released = e.released[:0]
 }
 
 // Pause stops Collect from handing out rows (Fluent Bit backpressure); the
@@ -167,7 +197,10 @@ func (e *Engine) Stop(timeout time.Duration) error {
 		}
 		// A Release in progress (its rows taken off the buffer, not yet
 		// committed) finishes before the checkpoint is closed.
+		// On a clean stop Fluent Bit moves what it took into its chunks
+		// before the plugins exit, so released batches are committed now.
 		e.relMu.Lock()
+		e.commitReleasedLocked()
 		if err := e.cp.close(); err != nil {
 			errs = append(errs, err)
 		}

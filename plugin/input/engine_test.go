@@ -437,3 +437,52 @@ func TestBadRowShipsEveryOtherRow(t *testing.T) {
 		}
 	}
 }
+
+// Release does not commit: Fluent Bit may still hold a released batch only
+// in its ring buffer (moved into a chunk every 250 ms), so a kill right after
+// the cleanup callback must re-send the batch rather than lose it. The next
+// Collect, a second later, commits it; so does a clean Stop.
+func TestReleasedBatchCommitsAtNextCollect(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		afterRel   func(r *rig)
+		wantResent bool
+	}{
+		{"kill right after the cleanup callback", func(r *rig) {}, true},
+		{"kill after the next collect", func(r *rig) { r.collect() }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := newFakeSource()
+			src.add("r1", row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 10:00:01", "B"))
+			r := newFakeRig(t, src, nil)
+			r.releaseAfterCycle = true // the rig releases once the cycle is over...
+			done := make(chan time.Duration, 1)
+			go func() { done <- r.e.safeCycle(r.ctx) }()
+			<-done
+			data, id := collect(r.e)
+			if id == 0 || len(data) == 0 {
+				t.Fatal("nothing to collect after the run")
+			}
+			r.e.Release(id) // ...here, as Fluent Bit's cleanup callback does
+			c.afterRel(r)
+			r.crash()
+			r.open()
+			r.releaseAfterCycle = false
+			r.recs = nil
+			src.add("r2", row("06-Feb-2025 10:00:02", "C"))
+			r.poll()
+			resent := 0
+			for _, rec := range r.recs {
+				if !strings.Contains(rec.body, `"C"`) {
+					resent++
+				}
+			}
+			if c.wantResent && resent != 2 {
+				t.Errorf("after a kill right after Release: %d of 2 rows sent again, want 2 (a lost batch would be 0)", resent)
+			}
+			if !c.wantResent && resent != 0 {
+				t.Errorf("after the next Collect committed the batch: %d rows sent again, want 0", resent)
+			}
+		})
+	}
+}

@@ -207,6 +207,9 @@ func (r *rig) poll() time.Duration {
 				r.e.Release(id)
 			}
 			r.held = nil
+			// The next callback commits what was released (see Release).
+			for r.collect() > 0 {
+			}
 			return d
 		case <-time.After(200 * time.Microsecond):
 		}

@@ -25,12 +25,7 @@ import (
 // their row is printed, but a miss does not fail the suite. Each entry says
 // which item of the issue fixes it. Remove an entry when its fix is merged;
 // a case that passes while still listed is reported as such.
-var pendingFix = map[string]string{
-	// Found by this suite, no fix owner yet: real Fluent Bit calls the
-	// input's cleanup (checkpoint advances) before the hand-over is in a
-	// filesystem chunk, so a SIGKILL can lose up to the last hand-over.
-	"sigkill-fb/while-handing-over": "new finding: SIGKILL of Fluent Bit lost the last hand-over (rows checkpointed, not in storage)",
-}
+var pendingFix = map[string]string{}
 
 // faultResult is one row of the table.
 type faultResult struct {
