@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,11 +133,7 @@ func caseKillInput(handover bool) func(t *testing.T) {
 		got, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/")
 		// One hand-over is at most 64,000 bytes: its row count bounds the
 		// duplicates a kill may cause.
-		shortest := len(truth[0].JSON)
-		for _, e := range truth {
-			shortest = min(shortest, len(e.JSON))
-		}
-		s.result(t, faultName(t), got, want, 64000/shortest,
+		s.result(t, faultName(t), got, want, rowsPerHandOver(t, truth, 64000),
 			"killed after "+strconv.Itoa(len(before))+" rows handed over; duplicates ≤ one hand-over (64 kB); first hand-over "+
 				firstAfter.Round(100*time.Millisecond).String()+" after the restart")
 	}
@@ -339,13 +336,9 @@ func caseKillFB(when string) func(t *testing.T) {
 		if log := fb.log.String(); strings.Contains(log, dcAPIKey) || strings.Contains(log, s.env.secretKey) {
 			t.Errorf("Fluent Bit logged a secret")
 		}
-		shortest := len(truth[0].JSON)
-		for _, e := range truth {
-			shortest = min(shortest, len(e.JSON))
-		}
 		bound := 0
 		if when == "download" || when == "handover" {
-			bound = 64000 / shortest
+			bound = rowsPerHandOver(t, truth, 64000)
 			if when == "download" {
 				bound = len(truth) // max_bytes_per_collect is 32M: one hand-over is the whole run
 			}
@@ -374,4 +367,30 @@ func storageChunks(dir string) []string {
 // write check, which also PUTs under the prefix).
 func isUpload(r *http.Request) bool {
 	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/digicert/logs/") && !strings.Contains(r.URL.Path, s3out.ProbeName)
+}
+
+// rowsPerHandOver is how many records fit in one hand-over of size bytes at
+// most: the count of the shortest records, encoded as the input hands them
+// to Fluent Bit (msgpack is shorter than the JSON rows, so counting JSON
+// bytes would understate it).
+func rowsPerHandOver(t *testing.T, truth []digicertsim.Event, size int) int {
+	t.Helper()
+	lens := make([]int, 0, len(truth))
+	for _, e := range truth {
+		rec, err := flb.AppendRecord(nil, time.Time{}, nil, e.JSON)
+		if err != nil {
+			t.Fatalf("encode a ground-truth row: %v", err)
+		}
+		lens = append(lens, len(rec))
+	}
+	sort.Ints(lens)
+	n, total := 0, 0
+	for _, l := range lens {
+		if total+l > size {
+			break
+		}
+		total += l
+		n++
+	}
+	return n
 }
