@@ -91,5 +91,10 @@ func tlsConfigError(op string, err error) error {
 		errors.As(err, &invalid) || errors.As(err, &verification) {
 		return fmt.Errorf("digicert: %s: TLS certificate verification failed (if a proxy inspects TLS, add its CA with tls_ca_file): %w", op, err)
 	}
+	// An https:// base URL on a plain-HTTP server: a wrong scheme, which no
+	// retry fixes (net/http has no sentinel error for it, only the message).
+	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return fmt.Errorf("digicert: %s: the server answered in plain HTTP to an https:// request: %w", op, err)
+	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
@@ -119,7 +120,7 @@ func (e *Engine) reportUnusable(info digicert.ReportInfo) error {
 		return fmt.Errorf("%w: report %s produces %v, not JSON: change its format to JSON in Reports > Report Library (only the format chosen there can be downloaded)", errConfig, e.cfg.ReportID, info.Format)
 	}
 	if info.ReportType != "" && info.ReportType != "audit-logs" {
-		return fmt.Errorf("%w: report %s is a %s report, not an audit-log report: set report_id to the UUID of an Audit log report (Reports > Report Library)", errConfig, e.cfg.ReportID, info.ReportType)
+		return fmt.Errorf("%w: report %s is of type %s, not an audit-log report: set report_id to the UUID of an Audit log report (Reports > Report Library)", errConfig, e.cfg.ReportID, info.ReportType)
 	}
 	return nil
 }
@@ -505,8 +506,17 @@ func (e *Engine) configMessage(err error) string {
 		return "report not found: check report_id (Reports > Report Library) and that the key's user can see the report"
 	case errors.Is(err, errConfig):
 		return "the report cannot be shipped as configured"
+	case plainHTTPAnswer(err):
+		return fmt.Sprintf("api_base %s uses https:// but the server there answered in plain HTTP: point api_base at the server's HTTPS address, or use http:// for a plain-HTTP test server (loopback, or allow_insecure_http on)", e.cfg.APIBase)
 	}
 	return ""
+}
+
+// plainHTTPAnswer reports whether a TLS request got a plain-HTTP answer: a
+// wrong api_base scheme, which no retry can fix. net/http has no sentinel
+// error for it, only this message.
+func plainHTTPAnswer(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 // failed logs a failed poll with what to do about it and returns the wait

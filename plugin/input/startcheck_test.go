@@ -1,12 +1,15 @@
 package input
 
 import (
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
 // TestStartChecked: what only a person can fix stops the start with a
@@ -71,5 +74,48 @@ func TestStartChecked(t *testing.T) {
 				r.e = nil // StartChecked stopped it
 			}
 		})
+	}
+}
+
+// An https:// api_base that reaches a plain-HTTP server is a configuration
+// mistake: the start fails at once with a message naming api_base, instead
+// of a warning and a poller retrying for ever.
+func TestStartCheckedHTTPSOnPlainServer(t *testing.T) {
+	sim := digicertsim.New(digicertsim.Config{APIKey: testKey})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	g := baseConfig(t)
+	g["report_id"] = digicertsim.DefaultReportID
+	g["api_base"] = strings.Replace(srv.URL, "http://", "https://", 1)
+	cfg, err := LoadConfig(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &flb.MemoryLogger{}
+	e, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = e.StartChecked(3 * time.Second)
+	if err == nil {
+		_ = e.Stop(time.Second)
+		t.Fatalf("StartChecked passed; log:\n%s", log)
+	}
+	if !strings.Contains(err.Error(), "api_base "+g["api_base"]+" uses https:// but the server there answered in plain HTTP") {
+		t.Fatalf("StartChecked = %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the check took %v", d)
+	}
+}
+
+// The type of a report that is not an audit-log report is named in
+// grammatical English whatever its first letter.
+func TestReportTypeMessage(t *testing.T) {
+	e := &Engine{cfg: Config{ReportID: "r1"}}
+	err := e.reportUnusable(digicert.ReportInfo{ReportType: "orders", Format: []string{"JSON"}})
+	if err == nil || !strings.Contains(err.Error(), "report r1 is of type orders, not an audit-log report") {
+		t.Fatalf("reportUnusable = %v", err)
 	}
 }
