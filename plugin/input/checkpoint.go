@@ -237,13 +237,13 @@ func (c *checkpoint) load() error {
 	snap, err := readSnapshot(c.cfg.StateFile, c.led.reserve, c.loadRow)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		snap.meta.ReportID = c.cfg.ReportID
 	case err != nil:
 		jr.close()
 		return fmt.Errorf("state_file: %w: fix or move it away (a fresh start re-ships the report's rows)", err)
-	case snap.meta.ReportID != c.cfg.ReportID:
-		jr.close()
-		return fmt.Errorf("state_file: %s holds the checkpoint of report %s, not %s: give every report its own state_file", c.cfg.StateFile, snap.meta.ReportID, c.cfg.ReportID)
+	}
+	other := snap.meta.ReportID // the report the file is bound to, if not this one
+	if other == c.cfg.ReportID {
+		other = ""
 	}
 	c.meta = snap.meta
 	c.gen = snap.gen
@@ -267,6 +267,17 @@ func (c *checkpoint) load() error {
 	if c.old != nil {
 		c.led.wm = max(c.led.wm, c.old.wm)
 	}
+	switch {
+	case other != "" && !c.empty():
+		jr.close()
+		return fmt.Errorf("state_file: %s holds the checkpoint of report %s, not %s: give every report its own state_file", c.cfg.StateFile, other, c.cfg.ReportID)
+	case other != "" || snap.meta.ReportID == "":
+		// Nothing was ever committed under the old id (a start that failed
+		// its check with a wrong report_id): the file is not the other
+		// report's, so it is taken for this one.
+		c.meta.ReportID = c.cfg.ReportID
+		c.resave = c.resave || other != ""
+	}
 	if dropped > 0 {
 		c.log.Warn("the checkpoint journal ended in a partly written record (the process stopped while writing it); that record is dropped, so up to one batch of rows may be sent again",
 			"report_id", c.cfg.ReportID, "bytes", dropped)
@@ -287,6 +298,13 @@ func (c *checkpoint) load() error {
 	c.log.Info("checkpoint loaded", "report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile,
 		"known_rows", c.knownRows(), "watermark", formatSec(c.led.wm), "last_run_id", c.meta.LastRunID, "done_runs", len(c.runsDone), "mode", c.cfg.Mode)
 	return nil
+}
+
+// empty reports whether nothing was ever committed or marked done: no
+// row, no watermark, no run. Callers hold c.mu (or are loading).
+func (c *checkpoint) empty() bool {
+	return c.knownRows() == 0 && c.led.wm == 0 && len(c.runsDone) == 0 && len(c.markers) == 0 &&
+		c.meta.LastRunID == "" && c.meta.Current == nil
 }
 
 // loadKey takes the row-hash key from the loaded snapshot, or creates one
@@ -449,6 +467,12 @@ func (c *checkpoint) compact() error {
 	count := 0
 	rows(func(rowMeta) { count++ })
 	meta := c.meta
+	if c.empty() {
+		// Bound to a report only once something is committed: a report_id
+		// the start-up check refuses (a typo, or the API key pasted there)
+		// is neither kept on disk nor locks the file to a wrong report.
+		meta.ReportID = ""
+	}
 	meta.Watermark = c.led.wm
 	meta.DoneRuns = doneList(c.runsDone)
 	if err := writeSnapshot(c.cfg.StateFile, c.gen+1, meta, rows, count); err != nil {

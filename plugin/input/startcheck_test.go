@@ -2,6 +2,7 @@ package input
 
 import (
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,4 +119,32 @@ func TestReportTypeMessage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "report r1 is of type orders, not an audit-log report") {
 		t.Fatalf("reportUnusable = %v", err)
 	}
+}
+
+// A start refused for a wrong report_id (here the API key pasted there)
+// neither writes that id into state_file nor binds the file to it: after
+// the fix the next start ships the right report from the same state_file.
+func TestWrongReportIDDoesNotBindStateFile(t *testing.T) {
+	r := newRig(t, defaultSim(), nil)
+	good := r.cfg.ReportID
+	r.stop()
+	r.cfg.StateFile = filepath.Join(t.TempDir(), "fresh.state")
+	r.cfg.ReportID = "key-pasted-" + testKey[len(testKey)-6:]
+	r.open()
+	if err := r.e.StartChecked(3 * time.Second); err == nil || !strings.Contains(err.Error(), "report not found") {
+		t.Fatalf("StartChecked with a wrong report_id = %v", err)
+	}
+	r.e = nil // StartChecked stopped it
+	if b, err := os.ReadFile(r.cfg.StateFile); err == nil && strings.Contains(string(b), r.cfg.ReportID) {
+		t.Errorf("state_file holds the wrong report_id:\n%s", b)
+	}
+	r.cfg.ReportID = good
+	r.open()
+	r.sim.Advance(2 * time.Hour)
+	r.poll()
+	r.assertExactlyOnce()
+	r.restart() // now bound to the right report
+	r.sim.Advance(time.Hour)
+	r.poll()
+	r.assertExactlyOnce()
 }
