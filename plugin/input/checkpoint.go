@@ -89,6 +89,9 @@ func (c *checkpoint) beginRun(run digicert.Run, gen uint32) (cutoff, wm uint32) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cutoff = c.cutoff()
+	if i := c.pendingIndex(run.RunID); i >= 0 {
+		cutoff = min(cutoff, c.meta.Pending[i].Cutoff)
+	}
 	c.activeGen, c.activeCut = gen, cutoff
 	c.meta.Current = &run
 	if b, err := json.Marshal(run); err == nil && !c.closed {
@@ -155,6 +158,48 @@ func (c *checkpoint) notDone(runs []digicert.Run) []digicert.Run {
 		}
 	}
 	return todo
+}
+
+// runFailed records a failed attempt at run (the one begun last) and
+// returns how many attempts in a row have failed.
+func (c *checkpoint) runFailed(run digicert.Run) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := c.pendingIndex(run.RunID)
+	if i < 0 {
+		c.meta.Pending = append(c.meta.Pending, pendingRun{Run: run, Cutoff: c.activeCut})
+		i = len(c.meta.Pending) - 1
+	}
+	c.meta.Pending[i].Failures++
+	c.resave = true
+	return c.meta.Pending[i].Failures
+}
+
+// runSettled forgets run as pending: its rows are queued, or it was given
+// up on (giveUp: then it is not resumed after a restart either; a queued
+// run stays current until its rows are committed).
+func (c *checkpoint) runSettled(runID string, giveUp bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if giveUp && c.meta.Current != nil && c.meta.Current.RunID == runID {
+		c.meta.Current = nil
+	}
+	if i := c.pendingIndex(runID); i >= 0 {
+		c.meta.Pending = slices.Delete(c.meta.Pending, i, i+1)
+		c.resave = true
+	}
+}
+
+// pending returns the runs whose download failed, oldest failure first.
+func (c *checkpoint) pending() []pendingRun {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.meta.Pending)
+}
+
+// pendingIndex is run runID's index in meta.Pending, or -1. Callers hold c.mu.
+func (c *checkpoint) pendingIndex(runID string) int {
+	return slices.IndexFunc(c.meta.Pending, func(p pendingRun) bool { return p.Run.RunID == runID })
 }
 
 // interrupted is the run being shipped when the checkpoint was last
@@ -304,7 +349,7 @@ func (c *checkpoint) load() error {
 // row, no watermark, no run. Callers hold c.mu (or are loading).
 func (c *checkpoint) empty() bool {
 	return c.knownRows() == 0 && c.led.wm == 0 && len(c.runsDone) == 0 && len(c.markers) == 0 &&
-		c.meta.LastRunID == "" && c.meta.Current == nil
+		c.meta.LastRunID == "" && c.meta.Current == nil && len(c.meta.Pending) == 0
 }
 
 // loadKey takes the row-hash key from the loaded snapshot, or creates one
@@ -531,8 +576,8 @@ func (c *checkpoint) pruneDone(runs []digicert.Run, newest time.Time) {
 }
 
 // pruneFloor is the oldest event time the ledger must remember: the dedup
-// window below the watermark, or the active run's cutoff if that is older
-// (its rows are still being counted against the ledger).
+// window below the watermark, or the active run's or a pending run's cutoff
+// if that is older (their rows are, or will be, counted against the ledger).
 func (c *checkpoint) pruneFloor() uint32 {
 	if c.led.wm == 0 {
 		return 0
@@ -540,6 +585,9 @@ func (c *checkpoint) pruneFloor() uint32 {
 	floor := int64(c.led.wm) - int64(c.cfg.DedupWindow/time.Second)
 	if c.activeGen != 0 {
 		floor = min(floor, int64(c.activeCut))
+	}
+	for _, p := range c.meta.Pending {
+		floor = min(floor, int64(p.Cutoff))
 	}
 	return uint32(max(floor, 0))
 }

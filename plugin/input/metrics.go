@@ -42,7 +42,7 @@ var StatusClasses = []string{"2xx", "3xx", "4xx", "429", "5xx", "error"}
 // MetricDescs declares the input's metrics.
 func MetricDescs() []metrics.Desc {
 	return []metrics.Desc{
-		{Name: MetricRuns, Help: "Report runs handled, by result: shipped (every new row queued), failed (retried later), given_up (follow mode: failed at every poll).",
+		{Name: MetricRuns, Help: "Report runs handled, by result: shipped (every new row queued), failed (retried later), given_up (failed at every poll).",
 			Kind: metrics.Counter, Label: "result", Values: []string{RunShipped, RunFailed, RunGivenUp}},
 		{Name: MetricRows, Help: "Report rows read, by outcome. unparseable_time rows are also emitted.",
 			Kind: metrics.Counter, Label: "outcome", Values: []string{RowsEmitted, RowsSkippedShipped, RowsSkippedOld, RowsRepaired, RowsSkippedInvalid, RowsUnparseableTime}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,8 +14,8 @@ import (
 )
 
 const (
-	// maxRunFailures: follow mode gives up on a READY run that failed this
-	// many polls in a row (e.g. a damaged file) rather than stall forever.
+	// maxRunFailures: a READY run whose download failed this many polls in
+	// a row (e.g. a damaged file) is given up rather than retried for ever.
 	maxRunFailures = 5
 	// configBackoff is the least wait after a configuration error (bad key,
 	// missing permission, unknown report): such errors need a person, and
@@ -33,7 +34,6 @@ type pollerState struct {
 	gen         uint32          // run generation for per-run occurrence counts
 	reportOK    bool            // report details checked
 	resumed     bool            // run mode: the checkpoint's unfinished run was tried
-	failures    map[string]int  // follow mode: consecutive failures per run id
 	nextPoll    time.Time
 	onPost      func(error) // the start-up check awaits the first POST …/run
 	newestSent  uint32      // newest event time queued so far (Unix seconds), for the freshness gauge
@@ -148,33 +148,48 @@ func (e *Engine) follow(ctx context.Context) error {
 	if len(todo) == 0 {
 		e.log.Debug("no new READY run", "report_id", e.cfg.ReportID, "listed", len(runs), "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
 	}
-	if e.p.failures == nil {
-		e.p.failures = map[string]int{}
-	}
 	for _, r := range todo {
 		err := e.shipRun(ctx, r)
 		switch {
 		case err == nil:
-			delete(e.p.failures, r.RunID)
 		case ctx.Err() != nil:
 			return err
 		case errors.Is(err, digicert.ErrRunNotFound) && pastRetention(r, newest):
-			delete(e.p.failures, r.RunID)
+			e.cp.runSettled(r.RunID, true)
 			e.log.Error("run is older than DigiCert's 90-day retention and can no longer be downloaded; skipping it (rows only in it are missing unless later runs overlap it)",
 				"report_id", e.cfg.ReportID, "run_id", r.RunID, "run_date", runDate(r), "newest_run_date", newest.Format(runDateLayout), "error", err.Error())
 			e.runHandled(r)
 		default:
-			if e.p.failures[r.RunID]++; e.p.failures[r.RunID] < maxRunFailures {
+			if err := e.attemptFailed(r, err); err != nil {
 				return err
 			}
-			delete(e.p.failures, r.RunID)
-			e.m.Add(MetricRuns, RunGivenUp, 1)
-			e.log.Error("giving up on a run that failed at every poll; rows that appear only in it are missing (later runs overlap it, so usually none)",
-				"report_id", e.cfg.ReportID, "run_id", r.RunID, "attempts", maxRunFailures, "error", err.Error())
-			e.runHandled(r)
 		}
 	}
 	return nil
+}
+
+// attemptFailed counts a failed download of READY run r: the error to
+// report for the poll while r is still retried, nil once it is given up
+// (after maxRunFailures attempts in a row: a damaged file must not be
+// retried for ever).
+func (e *Engine) attemptFailed(r digicert.Run, err error) error {
+	if e.cp.runFailed(r) < maxRunFailures {
+		return err
+	}
+	e.giveUp(r, maxRunFailures, err.Error())
+	return nil
+}
+
+// giveUp stops retrying run r, at error level: its rows are missing unless
+// another run overlaps them.
+func (e *Engine) giveUp(r digicert.Run, attempts int, why string) {
+	e.cp.runSettled(r.RunID, true)
+	e.m.Add(MetricRuns, RunGivenUp, 1)
+	e.log.Error("giving up on a run that failed at every poll; rows that appear only in it are missing (later runs overlap it, so usually none)",
+		"report_id", e.cfg.ReportID, "run_id", r.RunID, "attempts", attempts, "error", why)
+	if e.cfg.Mode == ModeFollow {
+		e.runHandled(r)
+	}
 }
 
 // retention is how long DigiCert keeps report files.
@@ -221,34 +236,52 @@ func pastRetention(r digicert.Run, newest time.Time) bool {
 	return ok && !newest.IsZero() && newest.Sub(t) > retention
 }
 
-// trigger (run mode) first resumes the run a previous process was shipping,
-// if it is still downloadable, then starts a run and ships what becomes READY.
+// trigger (run mode) first downloads again the READY runs whose download
+// failed (DigiCert keeps run files 90 days) and the run a previous process
+// was shipping, then starts a run and ships what becomes READY. A run that
+// fails to download is retried at later polls, up to maxRunFailures
+// attempts in a row, judged by the cutoff of its first attempt; it does not
+// stop the new run.
 func (e *Engine) trigger(ctx context.Context) error {
+	var retry []digicert.Run
+	for _, p := range e.cp.pending() {
+		retry = append(retry, p.Run)
+	}
 	if !e.p.resumed {
 		e.p.resumed = true
-		if cur := e.cp.interrupted(); cur != nil {
+		if cur := e.cp.interrupted(); cur != nil && !slices.ContainsFunc(retry, func(r digicert.Run) bool { return r.RunID == cur.RunID }) {
 			e.log.Info("resuming the run the last stop interrupted", "report_id", e.cfg.ReportID, "run_id", cur.RunID)
-			if err := e.shipRun(ctx, *cur); err != nil {
-				if ctx.Err() != nil {
-					return err
-				}
-				e.log.Warn("cannot resume the interrupted run; starting a new one instead (rows are de-duplicated, none is lost)",
-					"report_id", e.cfg.ReportID, "run_id", cur.RunID, "error", err.Error())
-			}
+			retry = append(retry, *cur)
+		}
+	}
+	var errs []error
+	ship := func(r digicert.Run) error {
+		err := e.shipRun(ctx, r)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if err := e.attemptFailed(r, err); err != nil {
+			errs = append(errs, err)
+		}
+		return nil
+	}
+	for _, r := range retry {
+		if err := ship(r); err != nil {
+			return err
 		}
 	}
 	runs, err := e.src.RunReport(ctx, e.cfg.ReportID, digicert.WaitOptions{PollInterval: e.cfg.PollInterval, Timeout: e.cfg.WaitTimeout, OnPost: e.p.onPost})
 	e.p.onPost = nil
 	// RunReport returns the runs that became READY even when another failed.
 	for _, r := range runs {
-		if serr := e.shipRun(ctx, r); serr != nil {
+		if serr := ship(r); serr != nil {
 			return serr
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("running the report: %w", err)
+		errs = append(errs, fmt.Errorf("running the report: %w", err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // runStats counts one run's rows for its log line.
@@ -303,6 +336,7 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 		return fmt.Errorf("reading run %s: %w", run.RunID, err)
 	}
 	e.runHandled(run)
+	e.cp.runSettled(run.RunID, false)
 	e.log.Info("run shipped", append(args, "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))...)
 	return nil
 }

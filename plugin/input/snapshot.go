@@ -76,6 +76,9 @@ type stateMeta struct {
 	// Current is the READY run being shipped when the checkpoint was
 	// written; run mode resumes it after a restart if it is still downloadable.
 	Current *digicert.Run `json:"current_run,omitempty"`
+	// Pending are READY runs whose download failed, retried at later polls
+	// until they ship or fail maxRunFailures times.
+	Pending []pendingRun `json:"pending_runs,omitempty"`
 	// Watermark is the newest event time shipped (unix s), 0 = none.
 	Watermark uint32 `json:"watermark,omitempty"`
 	// DoneRuns (follow mode) are the runs all of whose rows were released,
@@ -85,6 +88,17 @@ type stateMeta struct {
 	// checkpoint. Empty in version 2 files.
 	HashKey string `json:"hash_key,omitempty"`
 	SavedAt string `json:"saved_at,omitempty"`
+}
+
+// pendingRun is a READY run whose download failed.
+type pendingRun struct {
+	Run      digicert.Run `json:"run"`
+	Failures int          `json:"failures"` // failed attempts in a row
+	// Cutoff is the cutoff of its first attempt. Newer runs shipped since
+	// move the watermark on; judged by today's cutoff, the rows of a run
+	// that succeeds late could look old and be skipped, so it keeps this
+	// one, and the ledger keeps rows down to it to de-duplicate them.
+	Cutoff uint32 `json:"cutoff"`
 }
 
 // doneRun is a run follow mode has finished with.
