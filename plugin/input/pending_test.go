@@ -94,6 +94,39 @@ func TestRunModeGivesUpFailingRun(t *testing.T) {
 	}
 }
 
+// Follow mode: a failing run does not hold back newer READY runs, and when
+// it succeeds later its rows still ship although the newer runs moved the
+// watermark more than dedup_window past them; rows it shares with the newer
+// runs ship once.
+func TestFollowFailingRunDoesNotBlockNewer(t *testing.T) {
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 10:30:00", "B"))
+	src.add("r2", row("06-Feb-2025 10:30:00", "B"), row("06-Feb-2025 13:00:00", "C"))
+	src.setOpenErr("r1", errRefused)
+	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow; c.DedupWindow = time.Hour })
+	r.poll()
+	if r.count("B") != 1 || r.count("C") != 1 {
+		t.Fatalf("r2 held back by the failing r1: B=%d C=%d", r.count("B"), r.count("C"))
+	}
+	r.poll()
+	src.add("r3", row("06-Feb-2025 16:00:00", "D"))
+	r.poll() // r1 fails a third time, r3 ships
+	r.restart()
+	src.setOpenErr("r1", nil)
+	r.poll()
+	for _, a := range []string{"A", "B", "C", "D"} {
+		if n := r.count(a); n != 1 {
+			t.Errorf("%s shipped %d times, want 1\n%s", a, n, r.log)
+		}
+	}
+	r.e.cp.mu.Lock()
+	done := len(r.e.cp.runsDone)
+	r.e.cp.mu.Unlock()
+	if done != 3 {
+		t.Errorf("%d runs done, want 3", done)
+	}
+}
+
 // The reported case against the simulator: the first run's download is
 // refused as a ZIP bomb; the next poll downloads it again, so rows that
 // left the report's window meanwhile are not lost.
@@ -109,4 +142,29 @@ func TestRunModeZipBombRunRetried(t *testing.T) {
 	r.sim.Advance(5 * time.Minute) // the oldest rows of the first run leave the window
 	r.poll()
 	r.assertExactlyOnce()
+}
+
+// Follow mode: a failing run that history stops listing cannot be
+// downloaded any more; it is given up at once, not kept pending (it would
+// hold the ledger's prune floor down for ever).
+func TestFollowPendingRunUnlistedIsGivenUp(t *testing.T) {
+	src := newFakeSource()
+	src.add("r1", row("06-Feb-2025 10:00:00", "A"))
+	src.add("r2", row("06-Feb-2025 11:00:00", "B"))
+	src.setOpenErr("r1", errRefused)
+	r := newFakeRig(t, src, func(c *Config) { c.Mode = ModeFollow })
+	r.poll()
+	src.mu.Lock()
+	src.runs = src.runs[1:]
+	src.mu.Unlock()
+	r.poll()
+	if l := r.logLines("giving up on a run"); len(l) != 1 || !strings.Contains(l[0], "run_id=r1") {
+		t.Errorf("give-up lines: %q", l)
+	}
+	if p := r.e.cp.pending(); len(p) != 0 {
+		t.Errorf("runs still pending: %+v", p)
+	}
+	if r.count("B") != 1 {
+		t.Errorf("B shipped %d times", r.count("B"))
+	}
 }

@@ -127,11 +127,12 @@ func (e *Engine) reportUnusable(info digicert.ReportInfo) error {
 
 // follow ships every READY run not done yet, oldest first. Runs can turn
 // READY out of order, so what is done is a set of run ids (persisted in the
-// checkpoint), not the newest id. A run that fails stops the cycle (later
-// runs wait, so the order holds) and is retried at the next poll, up to
-// maxRunFailures polls in a row. A 404 or an empty body counts as such a
-// failure (a proxy's error page, a file not yet in place); only a run older
-// than DigiCert's retention is skipped at once.
+// checkpoint), not the newest id. A run that fails does not hold back the
+// others: it is retried at later polls (judged by the cutoff of its first
+// attempt, so newer runs shipped meanwhile cannot make its rows look old),
+// up to maxRunFailures attempts in a row. A 404 or an empty body counts as
+// such a failure (a proxy's error page, a file not yet in place); only a run
+// older than DigiCert's retention is skipped at once.
 func (e *Engine) follow(ctx context.Context) error {
 	runs, err := e.src.ReadyRuns(ctx, e.cfg.ReportID)
 	if err != nil {
@@ -145,9 +146,11 @@ func (e *Engine) follow(ctx context.Context) error {
 		}
 	}
 	e.p.forgetHandled(runs)
+	e.dropUnlisted(runs)
 	if len(todo) == 0 {
 		e.log.Debug("no new READY run", "report_id", e.cfg.ReportID, "listed", len(runs), "next_poll", e.p.nextPoll.UTC().Format(time.RFC3339))
 	}
+	var errs []error
 	for _, r := range todo {
 		err := e.shipRun(ctx, r)
 		switch {
@@ -161,11 +164,11 @@ func (e *Engine) follow(ctx context.Context) error {
 			e.runHandled(r)
 		default:
 			if err := e.attemptFailed(r, err); err != nil {
-				return err
+				errs = append(errs, err)
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // attemptFailed counts a failed download of READY run r: the error to
@@ -189,6 +192,16 @@ func (e *Engine) giveUp(r digicert.Run, attempts int, why string) {
 		"report_id", e.cfg.ReportID, "run_id", r.RunID, "attempts", attempts, "error", why)
 	if e.cfg.Mode == ModeFollow {
 		e.runHandled(r)
+	}
+}
+
+// dropUnlisted gives up on pending runs that history no longer lists
+// (follow mode): they cannot be downloaded any more.
+func (e *Engine) dropUnlisted(runs []digicert.Run) {
+	for _, p := range e.cp.pending() {
+		if !slices.ContainsFunc(runs, func(r digicert.Run) bool { return r.RunID == p.Run.RunID }) {
+			e.giveUp(p.Run, p.Failures, "report history no longer lists the run")
+		}
 	}
 }
 
