@@ -278,6 +278,14 @@ func (e *Engine) trigger(ctx context.Context) error {
 		}
 		return nil
 	}
+	if len(retry) > 0 && e.p.onPost != nil {
+		// Runs to download come before the POST: the start-up check must
+		// not hold Fluent Bit's start while they fill the buffer (nothing
+		// drains it before init returns). A refusal of the POST shows at
+		// this poll instead.
+		e.p.onPost(errPostLater)
+		e.p.onPost = nil
+	}
 	for _, r := range retry {
 		if err := ship(r); err != nil {
 			return err

@@ -11,6 +11,10 @@ import (
 // is never held up for long by a slow or unreachable DigiCert.
 const StartCheckTimeout = 12 * time.Second
 
+// errPostLater tells the start-up check that the first poll downloads
+// earlier runs before its POST …/run, so there is nothing to wait for.
+var errPostLater = errors.New("the first poll resumes earlier runs before starting one")
+
 // StartChecked makes one cheap authenticated request (the report's
 // details), starts the poller, and in run mode waits for its first
 // POST …/run, which the poller sends at once anyway: a key DigiCert
@@ -21,7 +25,8 @@ const StartCheckTimeout = 12 * time.Second
 // retries. Permission to start runs cannot be learnt without starting one,
 // so when the first POST does not come within timeout (the poller first
 // resumes an interrupted run, or waits for one already generating), the
-// check passes and a refusal shows at that first poll instead.
+// check passes (at once, when the poller says so) and a refusal shows at
+// that first poll instead.
 func (e *Engine) StartChecked(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -51,6 +56,10 @@ func (e *Engine) StartChecked(timeout time.Duration) error {
 	}
 	select {
 	case err := <-posted:
+		if errors.Is(err, errPostLater) {
+			e.log.Debug("start-up check: the first poll resumes earlier runs before starting one; a refusal to start runs will show at that poll", "report_id", e.cfg.ReportID)
+			return nil
+		}
 		if msg := e.configMessage(err); msg != "" && !errors.Is(err, errConfig) {
 			_ = e.Stop(time.Second)
 			return fmt.Errorf("%s (start-up check: %v)", msg, err)

@@ -148,3 +148,39 @@ func TestWrongReportIDDoesNotBindStateFile(t *testing.T) {
 	r.poll()
 	r.assertExactlyOnce()
 }
+
+// A restart with a run still to download (it failed before the stop): the
+// poller downloads it before it POSTs a new run, and the rows fill the
+// buffer, which nothing drains before init returns. The start-up check
+// must not wait for that POST (it held Fluent Bit's start for the whole
+// timeout), and the pending run is shipped once collects begin.
+func TestStartCheckedDoesNotWaitBehindPendingRuns(t *testing.T) {
+	sc := defaultSim()
+	sc.EventsPerHour, sc.Backlog, sc.ZipThreshold = 3000, 6*time.Hour, 1000
+	r := newRig(t, sc, func(c *Config) {
+		c.Interval = time.Minute
+		c.MaxBytesPerCollect, c.BufferSize = 64_000, 64_000
+	})
+	r.sim.Inject(digicertsim.Fault{Kind: digicertsim.FaultOverlapZip, Members: 40, Times: 1})
+	r.poll()
+	if len(r.e.cp.pending()) != 1 {
+		t.Fatalf("the refused run is not pending:\n%s", r.log)
+	}
+	r.stop()
+	r.open()
+	start := time.Now()
+	if err := r.e.StartChecked(3 * time.Second); err != nil {
+		t.Fatalf("StartChecked: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the start-up check waited %v behind the pending run's download", d)
+	}
+	for r.collect() > 0 || len(r.e.cp.pending()) > 0 {
+	}
+	r.e.Stop(5 * time.Second)
+	r.e = nil
+	missing, _, sample := diff(r.got(), r.truth())
+	if missing != 0 {
+		t.Errorf("%d rows of the pending run missing (%s)", missing, sample)
+	}
+}
