@@ -1,7 +1,7 @@
 // Package input is the engine of the in_digicert Fluent Bit input, in pure Go
 // (the cgo layer in plugin/in_digicert only forwards the callbacks).
 //
-// # API (as in the team contract)
+// # API
 //
 //	cfg, err := input.LoadConfig(getter) // every key validated; errors name the key
 //	e, err := input.New(cfg, logger)     // loads the checkpoint; no network
@@ -12,7 +12,7 @@
 //	err = e.Stop(timeout)                // cancel, wait, save the checkpoint
 //
 // Collect copies the batch into the memory alloc returns (C memory, from the
-// cgo layer), so the records are copied once. Two details beyond the contract:
+// cgo layer), so the records are copied once.
 // Config.APIKey has type digicert.Secret (a string that prints as [REDACTED]), and
 // flb.AppendRecord takes the row as []byte, which a digicert.Row converts to
 // implicitly.
