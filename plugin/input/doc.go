@@ -36,27 +36,28 @@
 // batch's bytes (the secops_s3 output's object key) unless it is the same
 // batch re-sent after a crash.
 //
-// Nothing is checkpointed when a row is queued, only when Fluent Bit has it:
-// Release journals (write + fsync) the hashes and counts of the released
-// batch before it returns, and a run is recorded as done only after all its
-// rows are released. Failures (FAILED or stuck runs, 429s, 5xx, truncated or
+// Nothing is checkpointed when a row is queued, only when Fluent Bit has it,
+// and that is one callback after it took it: a threaded Fluent Bit input
+// moves taken records into its chunks only every 250 ms, so a batch released
+// by the cleanup callback (Release) is committed at the next Collect, or at
+// a clean Stop. Committing journals (write + fsync) the batch's hashes and
+// counts, and a run is recorded as done only after all its rows are
+// committed. Failures (FAILED or stuck runs, 429s, 5xx, truncated or
 // unreadable files, in follow mode also a 404 or an empty body on a listed
 // READY run) abandon the run without marking it done; the next poll
 // reads it (or a newer run covering the same rows) again and the ledger skips
 // what was already queued. So no row is lost, and repeats are bounded:
 //
 // Duplicate bound: after a crash (or kill -9), the rows that can be sent a
-// second time are those handed to Fluent Bit by Collect whose Release had not
-// finished journaling. Fluent Bit calls the cleanup callback (Release) right
-// after each collect callback, so that is at most one batch, at most
-// max_bytes_per_collect bytes. A clean Stop repeats none: it waits (up to
-// a second, within its timeout) for a batch taken just before it to be
-// released, and journals it. Rows still in
-// the Go-side buffer were never handed over; they are simply shipped after
-// the restart.
+// second time are those of the last batch Collect handed to Fluent Bit,
+// which the next Collect would have committed: at most one batch, at most
+// max_bytes_per_collect bytes. A clean Stop repeats none: it waits (up to a
+// second, within its timeout) for a batch taken just before it to be
+// released, and commits every released batch. Rows still in the Go-side
+// buffer were never handed over; they are simply shipped after the restart.
 //
 // The checkpoint is state_file (a snapshot, replaced atomically) plus
-// state_file.journal (appended per Release), kept by the checkpoint type;
+// state_file.journal (appended per committed batch), kept by the checkpoint type;
 // see checkpoint.go, snapshot.go and journal.go.
 // A missing checkpoint is a fresh start; a corrupt one is an error at New,
 // never a silent reset (which would re-ship everything).
