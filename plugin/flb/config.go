@@ -1,6 +1,10 @@
-// Package flb holds the pure-Go pieces shared by the Fluent Bit plugins of this
-// project: configuration parsing, logging and the msgpack record formats. It has
-// no cgo, so everything here is tested with a plain `go test`.
+// Package flb holds only what both Fluent Bit plugins of this project use:
+// the configuration getter and parsers, the key documentation type, the
+// logger interface with Fluent Bit's levels and line format, the redaction
+// of secrets from log lines, and a memory sampler for benchmarks. Each codec
+// lives with the side that uses it: the JSON→msgpack encoder with the input
+// engine, the msgpack→JSON decoder with the output engine. It has no cgo, so
+// everything here is tested with a plain `go test`.
 package flb
 
 import (

@@ -125,19 +125,17 @@ func TestMapConfigCaseInsensitive(t *testing.T) {
 	}
 }
 
-func TestFormatAndFuncLogger(t *testing.T) {
-	if got, want := Format("run done", "rows", 3, "report", "a b"), `run done rows=3 report="a b"`; got != want {
-		t.Fatalf("Format = %q, want %q", got, want)
-	}
-	var got []string
-	l := &FuncLogger{
-		Prefix:  "[in_digicert] ",
-		Print:   func(level Level, line string) { got = append(got, line) },
-		Enabled: func(level Level) bool { return level <= LevelInfo },
-	}
-	l.Info("hello", "k", "v")
-	l.Debug("hidden")
-	if len(got) != 1 || got[0] != "[in_digicert] hello k=v" {
-		t.Fatalf("lines = %q", got)
+func TestFormat(t *testing.T) {
+	for _, c := range []struct {
+		args []any
+		want string
+	}{
+		{[]any{"rows", 3, "report", "a b"}, `run done rows=3 report="a b"`},
+		{[]any{"empty", "", "quote", `a"b`}, `run done empty="" quote="a\"b"`},
+		{[]any{"rows"}, `run done !extra=rows`},
+	} {
+		if got := Format("run done", c.args...); got != c.want {
+			t.Errorf("Format(%v) = %q, want %q", c.args, got, c.want)
+		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 )
 
 // zippedReport returns a run of n rows as DigiCert serves it (a ZIP, since it
@@ -122,7 +122,7 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 		b.StopTimer()
 		cfg := Config{ReportID: run.ReportID, StateFile: filepath.Join(b.TempDir(), "s"), DedupWindow: 48 * time.Hour,
 			Interval: time.Hour, MaxBytesPerCollect: DefaultMaxBytesPerCollect, BufferSize: bufferFactor * DefaultMaxBytesPerCollect}
-		e, err := newEngine(cfg, &flb.MemoryLogger{}, clientSource{client}, digicert.SystemClock)
+		e, err := newEngine(cfg, &flbtest.MemoryLogger{}, clientSource{client}, digicert.SystemClock)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 )
 
 // shippedRig returns a stopped fake rig whose state file holds a few rows.
@@ -115,7 +115,7 @@ func TestCheckpointOfAnotherReport(t *testing.T) {
 // Two inputs on one state file would corrupt each other's checkpoint.
 func TestStateFileLocked(t *testing.T) {
 	r := newFakeRig(t, newFakeSource(), nil)
-	_, err := newEngine(r.cfg, &flb.MemoryLogger{}, newFakeSource(), r.clk)
+	_, err := newEngine(r.cfg, &flbtest.MemoryLogger{}, newFakeSource(), r.clk)
 	if err == nil || !strings.Contains(err.Error(), "give every [INPUT] its own state_file") {
 		t.Fatalf("second engine on the same state file: %v", err)
 	}
@@ -309,7 +309,7 @@ func TestStateFileSymlink(t *testing.T) {
 	}
 	cfg := r.cfg
 	cfg.StateFile = link
-	_, err := newEngine(cfg, &flb.MemoryLogger{}, newFakeSource(), r.clk)
+	_, err := newEngine(cfg, &flbtest.MemoryLogger{}, newFakeSource(), r.clk)
 	if err == nil || !strings.Contains(err.Error(), "give every [INPUT] its own state_file") {
 		t.Fatalf("second engine on the same checkpoint through a link: %v", err)
 	}

@@ -14,7 +14,7 @@
 // Collect copies the batch into the memory alloc returns (C memory, from the
 // cgo layer), so the records are copied once.
 // Config.APIKey has type digicert.Secret (a string that prints as [REDACTED]), and
-// flb.AppendRecord takes the row as []byte, which a digicert.Row converts to
+// AppendRecord (encode.go) takes the row as []byte, which a digicert.Row converts to
 // implicitly.
 //
 // # Exactly once

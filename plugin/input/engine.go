@@ -60,7 +60,7 @@ func New(cfg Config, log flb.Logger) (*Engine, error) {
 		return nil, errors.New("a logger is required")
 	}
 	obs := &apiObserver{m: metrics.Nop{}}
-	opts := cfg.ClientOptions(slog.New(flb.SlogHandler(log)))
+	opts := cfg.ClientOptions(slog.New(slogHandler(log)))
 	opts.Observer = obs
 	client, err := digicert.New(opts)
 	if err != nil {

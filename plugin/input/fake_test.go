@@ -12,7 +12,6 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
 
@@ -522,9 +521,9 @@ func TestTwinEventsInLaterBatchGetAnotherKey(t *testing.T) {
 	var bodies, metas []string
 	var times []time.Time
 	for _, c := range [][]byte{first[0], second[0]} {
-		flb.DecodeChunk(c, func(ts time.Time, meta, body flb.RawMap) error {
-			bj, _ := flb.AppendJSON(nil, body)
-			mj, _ := flb.AppendJSON(nil, meta)
+		s3out.DecodeChunk(c, func(ts time.Time, meta, body s3out.RawMap) error {
+			bj, _ := s3out.AppendJSON(nil, body)
+			mj, _ := s3out.AppendJSON(nil, meta)
 			bodies, metas, times = append(bodies, string(bj)), append(metas, string(mj)), append(times, ts)
 			return nil
 		})

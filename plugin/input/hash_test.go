@@ -7,7 +7,6 @@ import (
 
 	"encoding/binary"
 	"encoding/hex"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 	"math/bits"
 	"testing"
 )
@@ -141,7 +140,7 @@ func forgedPair(t *testing.T) (a, b string) {
 		return `{"Date and time (UTC)":"06-Feb-2025 10:00:00","Action":"` + action + `","Comment":"` +
 			strings.Repeat("p", pad) + esc.String() + strings.Repeat("t", 40-pad) + `"}`
 	}
-	var enc flb.RowEncoder
+	var enc RowEncoder
 	for pad := range 16 {
 		ba, _, err := enc.AppendBody(nil, []byte(mk("A", pad)))
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 )
 
 // manualClock lets the test decide when the poller's next poll starts.
@@ -155,7 +155,7 @@ func TestNewFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	e, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)

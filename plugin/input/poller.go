@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
 const (
@@ -37,7 +36,7 @@ type pollerState struct {
 	nextPoll    time.Time
 	onPost      func(error) // the start-up check awaits the first POST …/run
 	newestSent  uint32      // newest event time queued so far (Unix seconds), for the freshness gauge
-	enc         flb.RowEncoder
+	enc         RowEncoder
 	rec         []byte
 }
 
@@ -406,7 +405,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 	if e.cfg.AddMetadata {
 		meta = map[string]string{"report_id": e.cfg.ReportID, "run_id": run.RunID}
 	}
-	prefix := flb.AppendRecordHeader(nil, time.Time{}, meta)
+	prefix := AppendRecordHeader(nil, time.Time{}, meta)
 	e.p.enc.TimeKey = digicert.EventTimeField
 	now, trusted, untimedSec := e.collectionTime(wm)
 	for rows.Next() {
@@ -444,7 +443,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 			}
 			m.flags = flagUntimed
 		}
-		flb.SetEventTime(rec, t)
+		SetEventTime(rec, t)
 		m.sec = unixSec(t)
 		if m.flags&flagUntimed != 0 {
 			m.sec = untimedSec
@@ -460,16 +459,16 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 		}
 		m.count = count
 		if count > 1 {
-			// A later occurrence of an identical row gets count-1 extra
-			// nanoseconds on its record time (DigiCert's times are whole
-			// seconds), so a batch holding it never repeats the bytes of an
-			// earlier batch holding the first occurrence: the output keys
-			// objects by a hash of the batch and would take it for a retry.
-			// The body stays as DigiCert sent it and the metadata stays
-			// empty (Fluent Bit's s3 and gcs outputs turn metadata into an
-			// extra key); a re-emit after a crash gets the same count, so
-			// the same bytes.
-			flb.SetEventTime(rec, t.Add(time.Duration(count-1)))
+			SetEventTime( // A later occurrence of an identical row gets count-1 extra
+				// nanoseconds on its record time (DigiCert's times are whole
+				// seconds), so a batch holding it never repeats the bytes of an
+				// earlier batch holding the first occurrence: the output keys
+				// objects by a hash of the batch and would take it for a retry.
+				// The body stays as DigiCert sent it and the metadata stays
+				// empty (Fluent Bit's s3 and gcs outputs turn metadata into an
+				// extra key); a re-emit after a crash gets the same count, so
+				// the same bytes.
+				rec, t.Add(time.Duration(count-1)))
 		}
 		if _, err := e.buf.add(rec, m); err != nil {
 			return err

@@ -14,7 +14,8 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
 
 // rig runs an Engine against the simulator. Poll cycles are driven by the
@@ -27,7 +28,7 @@ type rig struct {
 	srv *httptest.Server
 	clk clock     // the engine's
 	cc  *simClock // the client's
-	log *flb.MemoryLogger
+	log *flbtest.MemoryLogger
 
 	mkSource func() source
 	cfg      Config
@@ -121,7 +122,7 @@ func newFakeRig(t *testing.T, src source, mut func(*Config)) *rig {
 
 func (r *rig) setup(base string, mut func(*Config)) {
 	t := r.t
-	r.log = &flb.MemoryLogger{}
+	r.log = &flbtest.MemoryLogger{}
 	r.cfg = Config{
 		APIKey: testKey, ReportID: digicertsim.DefaultReportID, APIBase: base, Interval: time.Hour, Mode: ModeRun,
 		WaitTimeout: 10 * time.Minute, PollInterval: 10 * time.Second, StateFile: filepath.Join(t.TempDir(), "dc.state"),
@@ -168,7 +169,7 @@ func (r *rig) client() source {
 	c, err := digicert.New(digicert.Options{
 		BaseURL: r.srv.URL, APIKey: r.key, HTTPClient: r.srv.Client(), Clock: r.cc,
 		RateLimit: digicert.NoRateLimit, TempDir: r.t.TempDir(),
-		Logger:          slog.New(flb.SlogHandler(r.log)),
+		Logger:          slog.New(slogHandler(r.log)),
 		DownloadTimeout: r.cfg.DownloadTimeout, MaxInflatedSize: r.cfg.MaxInflatedSize, MaxZipMembers: r.cfg.MaxZipMembers,
 		MaxRowSize: r.maxRow,
 	})
@@ -231,12 +232,12 @@ func (r *rig) collect() int {
 	r.batches++
 	r.maxBatch = max(r.maxBatch, len(data))
 	n := 0
-	err := flb.DecodeChunk(data, func(ts time.Time, meta, body flb.RawMap) error {
-		bj, err := flb.AppendJSON(nil, body)
+	err := s3out.DecodeChunk(data, func(ts time.Time, meta, body s3out.RawMap) error {
+		bj, err := s3out.AppendJSON(nil, body)
 		if err != nil {
 			return err
 		}
-		mj, err := flb.AppendJSON(nil, meta)
+		mj, err := s3out.AppendJSON(nil, meta)
 		if err != nil {
 			return err
 		}

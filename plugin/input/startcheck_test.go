@@ -10,7 +10,7 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 )
 
 // TestStartChecked: what only a person can fix stops the start with a
@@ -92,7 +92,7 @@ func TestStartCheckedHTTPSOnPlainServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	e, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 )
 
 // fakeBucket answers ListObjectsV2 with list and PutObject with put. With
@@ -74,7 +74,7 @@ func htmlPage(status int) error {
 
 func TestCheckBucketPassesWithTheREADMEWriterPolicy(t *testing.T) {
 	api := &fakeBucket{policy: true}
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	if err := checkBucket(context.Background(), api, Config{Bucket: "logs", Prefix: DefaultPrefix, ContentEncoding: true}, "eu-west-1", log); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestCheckBucket(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			log := &flb.MemoryLogger{}
+			log := &flbtest.MemoryLogger{}
 			c := cfg
 			if tc.name == "no conditional writes" {
 				c.Endpoint = "endpoint"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 )
 
 // Test data: DigiCert-like audit rows as compact JSON, and Fluent Bit chunks
@@ -39,7 +39,7 @@ func buildChunk(t testing.TB, rows [][]byte, start time.Time) []byte {
 	var chunk []byte
 	for i, row := range rows {
 		var err error
-		chunk, err = flb.AppendRecord(chunk, start.Add(time.Duration(i)*time.Second), nil, row)
+		chunk, err = input.AppendRecord(chunk, start.Add(time.Duration(i)*time.Second), nil, row)
 		if err != nil {
 			t.Fatalf("row %d: %v", i, err)
 		}

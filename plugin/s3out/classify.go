@@ -12,8 +12,6 @@ import (
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
 // Status is a flush outcome, numbered as Fluent Bit's FLB_ERROR, FLB_OK and
@@ -193,7 +191,7 @@ func Diagnose(err error) Diagnosis {
 	if err == nil || errors.Is(err, errAlreadyStored) {
 		return Diagnosis{Status: StatusOK}
 	}
-	var de *flb.DecodeError
+	var de *DecodeError
 	if errors.As(err, &de) {
 		return Diagnosis{Status: StatusError, Cause: CauseCorruptChunk, Operator: true}
 	}

@@ -14,8 +14,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
 // apiErr builds an error shaped like the SDK's: an operation error wrapping
@@ -56,7 +54,7 @@ func TestClassify(t *testing.T) {
 		{"nil", nil, StatusOK},
 		{"already stored", fmt.Errorf("PutObject k: %w", errAlreadyStored), StatusOK},
 		{"412", apiErr(412, "PreconditionFailed"), StatusOK},
-		{"corrupt chunk", fmt.Errorf("record 3: %w", &flb.DecodeError{Reason: "truncated"}), StatusError},
+		{"corrupt chunk", fmt.Errorf("record 3: %w", &DecodeError{Reason: "truncated"}), StatusError},
 		{"timeout", fmt.Errorf("put: %w", context.DeadlineExceeded), StatusRetry},
 		{"cancelled at exit", context.Canceled, StatusRetry},
 		{"connection refused", &smithy.OperationError{Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, StatusRetry},

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 )
 
 // noCondWriteS3 is a minimal S3 endpoint that lists an empty prefix and
@@ -52,7 +53,7 @@ func TestStartupRefusesAServerWithoutConditionalWrites(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 	cfg := testConfig(t, flb.MapConfig{"endpoint": srv.URL, "region": "us-east-1"})
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	o, err := New(context.Background(), cfg, log)
 	if err == nil || o != nil {
 		t.Fatalf("started against a server without conditional writes (log %s)", log)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
 )
 
 // lineBatch is how much NDJSON is collected before it is handed to gzip:
@@ -25,7 +23,7 @@ type encodeStats struct {
 	FirstTime time.Time // timestamp of the first written record, UTC
 	// Damaged is where the chunk stops being msgpack; the records before
 	// it were encoded, the rest cannot be read.
-	Damaged     *flb.DecodeError
+	Damaged     *DecodeError
 	NDJSONBytes int64 // uncompressed size
 }
 
@@ -56,7 +54,7 @@ func (e *ndjsonEncoder) Encode(w io.Writer, chunk []byte, first func(time.Time))
 	lp := e.lineBuf()
 	line := (*lp)[:0]
 	var date []byte
-	err = flb.DecodeChunkValues(chunk, func(v flb.Value) error {
+	err = DecodeChunkValues(chunk, func(v Value) error {
 		st.Records++
 		skip := func(why string) error {
 			if st.Skipped == 0 {
@@ -83,7 +81,7 @@ func (e *ndjsonEncoder) Encode(w io.Writer, chunk []byte, first func(time.Time))
 			date = e.appendDate(date[:0], v.Time)
 		}
 		start := len(line)
-		if line, err = flb.AppendJSONWithField(line, flb.RawMap(v.Body), e.dateKey, date); err != nil {
+		if line, err = AppendJSONWithField(line, RawMap(v.Body), e.dateKey, date); err != nil {
 			// The walk already validated the body, so this is not expected;
 			// if it happens, only this record is lost, not the chunk.
 			line = line[:start]

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 )
 
 var t0 = time.Date(2025, 2, 6, 10, 28, 4, 0, time.UTC)
@@ -32,7 +34,7 @@ func testConfig(t testing.TB, set flb.MapConfig) Config {
 
 func TestFlushPutObject(t *testing.T) {
 	fake := newFakeS3()
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	o := newOutput(testConfig(t, nil), fake, log)
 	rows := auditRows(3, t0, 1)
 	rows = append(rows, []byte(`{"User name":"Zoë \"Q\" O'Brien","Activity":"a\\b\tc\u0001","emoji":"🙂","nested":{"list":[1,"two",null,true,{"x":-5}]}}`))
@@ -66,7 +68,7 @@ func TestFlushPutObject(t *testing.T) {
 
 func TestFlushSameChunkTwiceStoresOnce(t *testing.T) {
 	fake := newFakeS3()
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	o := newOutput(testConfig(t, nil), fake, log)
 	chunk := buildChunk(t, auditRows(5, t0, 2), t0)
 	first := o.Flush(context.Background(), chunk, "t")
@@ -93,7 +95,7 @@ func TestFlushOptions(t *testing.T) {
 	fake := newFakeS3()
 	cfg := testConfig(t, flb.MapConfig{"content_encoding": "off", "json_date_key": "date", "sse": "AES256", "storage_class": "STANDARD_IA",
 		"key_format": "${prefix}/${tag}/${hash}.json.gz", "prefix": "p"})
-	o := newOutput(cfg, fake, &flb.MemoryLogger{})
+	o := newOutput(cfg, fake, &flbtest.MemoryLogger{})
 	chunk := buildChunk(t, [][]byte{[]byte(`{"a":1}`)}, t0.Add(123456*time.Microsecond))
 	r := o.Flush(context.Background(), chunk, "tg")
 	if r.Status != StatusOK {
@@ -108,7 +110,7 @@ func TestFlushOptions(t *testing.T) {
 	}
 
 	cfg = testConfig(t, flb.MapConfig{"json_date_key": "ts", "json_date_format": "epoch_ms"})
-	o = newOutput(cfg, fake, &flb.MemoryLogger{})
+	o = newOutput(cfg, fake, &flbtest.MemoryLogger{})
 	r = o.Flush(context.Background(), chunk, "tg")
 	if got := string(gunzipSingle(t, fake.objects[r.Key].body)); got != `{"ts":1738837684123,"a":1}`+"\n" {
 		t.Errorf("epoch_ms line %q", got)
@@ -119,7 +121,7 @@ func TestFlushMultipart(t *testing.T) {
 	fake := newFakeS3()
 	cfg := testConfig(t, nil)
 	cfg.MultipartThreshold, cfg.PartSize = 96<<10, 40<<10 // below S3's minimum: the fake does not care
-	o := newOutput(cfg, fake, &flb.MemoryLogger{})
+	o := newOutput(cfg, fake, &flbtest.MemoryLogger{})
 	rows := noiseRows(100, 4000, 3) // ~400 KB of incompressible NDJSON
 	chunk := buildChunk(t, rows, t0)
 
@@ -160,7 +162,7 @@ func TestFlushMultipartFailureAbortsThenRetrySucceeds(t *testing.T) {
 	fake := newFakeS3()
 	cfg := testConfig(t, nil)
 	cfg.MultipartThreshold, cfg.PartSize = 64<<10, 32<<10
-	o := newOutput(cfg, fake, &flb.MemoryLogger{})
+	o := newOutput(cfg, fake, &flbtest.MemoryLogger{})
 	chunk := buildChunk(t, noiseRows(60, 4000, 4), t0)
 
 	fake.failOn["UploadPart"] = apiErr(503, "SlowDown")
@@ -208,7 +210,7 @@ func TestFlushErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := newFakeS3()
 			fake.failOn["PutObject"] = tc.fail
-			log := &flb.MemoryLogger{}
+			log := &flbtest.MemoryLogger{}
 			o := newOutput(testConfig(t, nil), fake, log)
 			r := o.Flush(context.Background(), chunk, "t")
 			if r.Status != StatusRetry || len(fake.objects) != 0 || r.Cause != tc.cause {
@@ -232,7 +234,7 @@ func TestFlushErrors(t *testing.T) {
 func TestRepeatedFailureLogsAreLimited(t *testing.T) {
 	chunk := buildChunk(t, auditRows(1, t0, 8), t0)
 	fake := newFakeS3()
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	o := newOutput(testConfig(t, nil), fake, log)
 	now := t0
 	o.limit = newLogLimiter(time.Minute, func() time.Time { return now })
@@ -254,7 +256,7 @@ func TestRepeatedFailureLogsAreLimited(t *testing.T) {
 
 func TestFlushCorruptAndEmptyChunks(t *testing.T) {
 	fake := newFakeS3()
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	o := newOutput(testConfig(t, nil), fake, log)
 	good := buildChunk(t, auditRows(1, t0, 6), t0)
 	r := o.Flush(context.Background(), good[:len(good)-3], "t")
@@ -279,7 +281,7 @@ func TestFlushCorruptAndEmptyChunks(t *testing.T) {
 }
 
 func TestFlushAfterCloseRetries(t *testing.T) {
-	o := newOutput(testConfig(t, nil), newFakeS3(), &flb.MemoryLogger{})
+	o := newOutput(testConfig(t, nil), newFakeS3(), &flbtest.MemoryLogger{})
 	o.Close()
 	// The fake ignores contexts, so check the context handed to it instead.
 	api := &ctxCheckS3{fakeS3: newFakeS3()}
@@ -302,7 +304,7 @@ func (c *ctxCheckS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts 
 
 func TestFlushConcurrent(t *testing.T) {
 	fake := newFakeS3()
-	o := newOutput(testConfig(t, nil), fake, &flb.MemoryLogger{})
+	o := newOutput(testConfig(t, nil), fake, &flbtest.MemoryLogger{})
 	var wg sync.WaitGroup
 	want := map[string]string{}
 	var mu sync.Mutex
@@ -346,7 +348,7 @@ func TestFlushSkipsANonMapRecordAndStoresTheOthers(t *testing.T) {
 	chunk = append(chunk, buildChunk(t, rows[2:], t0)...)
 
 	fake := newFakeS3()
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	o := newOutput(testConfig(t, nil), fake, log)
 	r := o.Flush(context.Background(), chunk, "t")
 	if r.Status != StatusOK || r.Records != 5 || r.Skipped != 2 {
@@ -375,7 +377,7 @@ func TestFlushSkipsANonMapRecordAndStoresTheOthers(t *testing.T) {
 
 func TestStatsCountBytesAndAlreadyStored(t *testing.T) {
 	fake := newFakeS3()
-	o := newOutput(testConfig(t, nil), fake, &flb.MemoryLogger{})
+	o := newOutput(testConfig(t, nil), fake, &flbtest.MemoryLogger{})
 	chunk := buildChunk(t, auditRows(4, t0, 10), t0)
 	r := o.Flush(context.Background(), chunk, "t")
 	o.Flush(context.Background(), chunk, "t")
@@ -399,7 +401,7 @@ func TestFlushDamagedChunkStoresTheRecordsBeforeTheDamage(t *testing.T) {
 	chunk := append(append([]byte{}, good...), buildChunk(t, rows[3:], t0)...)
 	chunk = chunk[:len(chunk)-4] // the last record is cut short
 	fake := newFakeS3()
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	o := newOutput(testConfig(t, nil), fake, log)
 	r := o.Flush(context.Background(), chunk, "t")
 	if r.Status != StatusError || r.Cause != CauseCorruptChunk || r.Stored != 3 {
@@ -419,12 +421,12 @@ func TestFlushDamagedChunkStoresTheRecordsBeforeTheDamage(t *testing.T) {
 
 func TestFlushWritesOnlyTheBodyNotRecordMetadata(t *testing.T) {
 	row := []byte(`{"User name":"a","Action":"x"}`)
-	chunk, err := flb.AppendRecord(nil, t0, map[string]string{"twin": "2", "run": "abc"}, row)
+	chunk, err := input.AppendRecord(nil, t0, map[string]string{"twin": "2", "run": "abc"}, row)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fake := newFakeS3()
-	r := newOutput(testConfig(t, nil), fake, &flb.MemoryLogger{}).Flush(context.Background(), chunk, "t")
+	r := newOutput(testConfig(t, nil), fake, &flbtest.MemoryLogger{}).Flush(context.Background(), chunk, "t")
 	if r.Status != StatusOK {
 		t.Fatal(r.Err)
 	}

@@ -561,17 +561,17 @@ func encodeRecords(path string, rows []digicertsim.Event) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	var enc flb.RowEncoder
+	var enc input.RowEncoder
 	var rec, idx []byte
 	end := 0
 	for _, e := range rows {
-		rec = flb.AppendRecordHeader(rec[:0], time.Time{}, nil)
+		rec = input.AppendRecordHeader(rec[:0], time.Time{}, nil)
 		rec, _, err = enc.AppendBody(rec, e.JSON)
 		if err != nil {
 			f.Close()
 			return fmt.Errorf("encoding a row: %w", err)
 		}
-		flb.SetEventTime(rec, e.Time)
+		input.SetEventTime(rec, e.Time)
 		w.Write(rec)
 		end += len(rec)
 		idx = binary.LittleEndian.AppendUint64(idx, uint64(end))

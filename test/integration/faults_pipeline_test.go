@@ -18,6 +18,7 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
@@ -46,8 +47,8 @@ type faultPipe struct {
 	t      *testing.T
 	eng    *input.Engine
 	out    *s3out.Output
-	inLog  *flb.MemoryLogger
-	outLog *flb.MemoryLogger
+	inLog  *flbtest.MemoryLogger
+	outLog *flbtest.MemoryLogger
 
 	mu      sync.Mutex
 	queued  int // chunks waiting
@@ -125,7 +126,7 @@ func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfi
 	if s.downloadTimeout > 0 {
 		cfg.DownloadTimeout = s.downloadTimeout
 	}
-	p := &faultPipe{t: t, inLog: &flb.MemoryLogger{}, outLog: &flb.MemoryLogger{}, stop: make(chan struct{}), done: make(chan struct{})}
+	p := &faultPipe{t: t, inLog: &flbtest.MemoryLogger{}, outLog: &flbtest.MemoryLogger{}, stop: make(chan struct{}), done: make(chan struct{})}
 	if p.eng, err = input.New(cfg, p.inLog); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
 
@@ -170,7 +170,7 @@ func caseKillOutput(stored bool) func(t *testing.T) {
 		var chunk []byte
 		for _, e := range truth {
 			var err error
-			if chunk, err = flb.AppendRecord(chunk, e.Time, nil, e.JSON); err != nil {
+			if chunk, err = input.AppendRecord(chunk, e.Time, nil, e.JSON); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -377,7 +377,7 @@ func rowsPerHandOver(t *testing.T, truth []digicertsim.Event, size int) int {
 	t.Helper()
 	lens := make([]int, 0, len(truth))
 	for _, e := range truth {
-		rec, err := flb.AppendRecord(nil, time.Time{}, nil, e.JSON)
+		rec, err := input.AppendRecord(nil, time.Time{}, nil, e.JSON)
 		if err != nil {
 			t.Fatalf("encode a ground-truth row: %v", err)
 		}

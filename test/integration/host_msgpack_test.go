@@ -6,7 +6,7 @@ import (
 	"math"
 )
 
-// A small msgpack reader, independent of plugin/flb on purpose: these tests
+// A small msgpack reader, independent of the plugins' codecs on purpose: these tests
 // check what the plugins encode, so they do not decode with the same code.
 
 // dcKV is one map entry, in wire order.

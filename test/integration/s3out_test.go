@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
 
@@ -37,7 +39,7 @@ func s3outChunk(t testing.TB, rows [][]byte, start time.Time) []byte {
 	var chunk []byte
 	for i, row := range rows {
 		var err error
-		if chunk, err = flb.AppendRecord(chunk, start.Add(time.Duration(i)*time.Second), nil, row); err != nil {
+		if chunk, err = input.AppendRecord(chunk, start.Add(time.Duration(i)*time.Second), nil, row); err != nil {
 			t.Fatalf("row %d: %v", i, err)
 		}
 	}
@@ -45,7 +47,7 @@ func s3outChunk(t testing.TB, rows [][]byte, start time.Time) []byte {
 }
 
 // s3outOutput builds the plugin's output for bucket with extra settings.
-func s3outOutput(t testing.TB, env s3outEnv, bucket string, extra flb.MapConfig) (*s3out.Output, *flb.MemoryLogger, error) {
+func s3outOutput(t testing.TB, env s3outEnv, bucket string, extra flb.MapConfig) (*s3out.Output, *flbtest.MemoryLogger, error) {
 	t.Helper()
 	set := flb.MapConfig{"bucket": bucket, "endpoint": env.endpoint, "region": "us-east-1", "upload_timeout": "20s"}
 	for k, v := range extra {
@@ -55,7 +57,7 @@ func s3outOutput(t testing.TB, env s3outEnv, bucket string, extra flb.MapConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := &flb.MemoryLogger{}
+	log := &flbtest.MemoryLogger{}
 	out, err := s3out.New(context.Background(), cfg, log)
 	if out != nil {
 		t.Cleanup(out.Close)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
 )
@@ -87,7 +88,7 @@ func TestTwinEventAcrossBatchesStoredTwice(t *testing.T) {
 	// to the output as Fluent Bit would, and stops once want rows are out.
 	stored := 0
 	ship := func(want int) {
-		e, err := input.New(cfg, &flb.MemoryLogger{})
+		e, err := input.New(cfg, &flbtest.MemoryLogger{})
 		if err != nil {
 			t.Fatal(err)
 		}

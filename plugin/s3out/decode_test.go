@@ -1,4 +1,4 @@
-package flb
+package s3out
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package flb
+package input
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package flb_test
+package input_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
 	"github.com/digicert-secops/fluent-bit-digicert/internal/jsonbytes"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
 )
 
 const timeKey = "Date and time (UTC)"
@@ -69,8 +69,8 @@ func TestAppendMembersMatchesAppendBody(t *testing.T) {
 		if len(rows) != len(membersRows) {
 			t.Fatalf("decoded %d rows, want %d", len(rows), len(membersRows))
 		}
-		fast := flb.RowEncoder{TimeKey: timeKey}
-		slow := flb.RowEncoder{TimeKey: timeKey}
+		fast := input.RowEncoder{TimeKey: timeKey}
+		slow := input.RowEncoder{TimeKey: timeKey}
 		for round := 0; round < 2; round++ {
 			for i, row := range rows {
 				got, gotTime, err := fast.AppendMembers([]byte{0xAA}, row, members[i], keys)
@@ -91,7 +91,7 @@ func TestAppendMembersMatchesAppendBody(t *testing.T) {
 func TestAppendMembersBadOffsets(t *testing.T) {
 	rows, members, keys := decodeWithMembers(t, membersRows[:1], 1<<10)
 	row, ms := rows[0], members[0]
-	var ref flb.RowEncoder
+	var ref input.RowEncoder
 	want, _, _ := ref.AppendBody(nil, row)
 	bad := func(f func(m []jsonbytes.Member)) []jsonbytes.Member {
 		m := append([]jsonbytes.Member(nil), ms...)
@@ -121,7 +121,7 @@ func TestAppendMembersBadOffsets(t *testing.T) {
 		{"one member missed", ms[:len(ms)-1]},
 	} {
 		name, m := tc.name, tc.m
-		var e flb.RowEncoder // fresh: no key cached from an earlier case
+		var e input.RowEncoder // fresh: no key cached from an earlier case
 		got, _, err := e.AppendMembers(nil, row, m, keys)
 		if name == "one member missed" {
 			// Offsets that fit but leave a member out are the caller's
@@ -146,8 +146,8 @@ func FuzzAppendMembers(f *testing.F) {
 	f.Add([]byte("[" + strings.Join(membersRows, ",") + "]"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := digicert.NewRowReader(bytes.NewReader(in), 0, "")
-		fast := flb.RowEncoder{TimeKey: timeKey}
-		slow := flb.RowEncoder{TimeKey: timeKey}
+		fast := input.RowEncoder{TimeKey: timeKey}
+		slow := input.RowEncoder{TimeKey: timeKey}
 		for {
 			row, err := d.Next()
 			if err != nil {
@@ -173,7 +173,7 @@ func BenchmarkAppendMembers(b *testing.B) {
 		`"Order request ID":"","Organization ID":"","Organization name":"","Primary organization name":"Example Corp, Inc.",` +
 		`"Result":"Successful","Revocation comments":"","User ID":"9999999","User name":"John Doe","Voucher code ID":"","Voucher order ID":""}`
 	rows, members, keys := decodeWithMembers(b, []string{row}, 64<<10)
-	e := flb.RowEncoder{TimeKey: timeKey}
+	e := input.RowEncoder{TimeKey: timeKey}
 	var dst []byte
 	b.SetBytes(int64(len(row)))
 	b.ReportAllocs()
@@ -195,8 +195,8 @@ func TestAppendMembersKeyTables(t *testing.T) {
 	}
 	rowsA, membersA, keysA := decodeWithMembers(t, membersRows, 64<<10)
 	rowsB, membersB, keysB := decodeWithMembers(t, reversed, 64<<10)
-	enc := flb.RowEncoder{TimeKey: timeKey}
-	var ref flb.RowEncoder
+	enc := input.RowEncoder{TimeKey: timeKey}
+	var ref input.RowEncoder
 	ref.TimeKey = timeKey
 	check := func(what string, row []byte, ms []jsonbytes.Member, keys *jsonbytes.Keys) {
 		t.Helper()
@@ -240,7 +240,7 @@ func TestAppendMembersKeyTables(t *testing.T) {
 // the time key.
 func TestAppendMembersTimeKeyChange(t *testing.T) {
 	rows, members, keys := decodeWithMembers(t, membersRows[:1], 64<<10)
-	e := flb.RowEncoder{TimeKey: "Result"}
+	e := input.RowEncoder{TimeKey: "Result"}
 	if _, tv, _ := e.AppendMembers(nil, rows[0], members[0], keys); string(tv) != "Successful" {
 		t.Fatalf("time key Result: got %q", tv)
 	}
