@@ -1,5 +1,5 @@
 // Package jsonbytes holds what the row decoder (package digicert) and the
-// record encoder (plugin/input) share at the byte level: which bytes of a JSON
+// record encoder (internal/digicertin) share at the byte level: which bytes of a JSON
 // string need attention, tested eight at a time (SWAR) on the hot paths, and
 // where a validated row's members and keys are (Member, Keys), so that an
 // encoder copies what the decoder has already checked.

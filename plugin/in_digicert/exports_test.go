@@ -7,7 +7,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flbplugin"
 )
 
 // The exports called directly, with fake engines: buffer hand-over and

@@ -1,6 +1,6 @@
 // Command in_digicert is the Fluent Bit input plugin `digicert`, built with
 // -buildmode=c-shared into in_digicert.so. It only converts Fluent Bit's
-// Go-proxy calls for package input, which holds all the logic; what both
+// Go-proxy calls for package digicertin, which holds all the logic; what both
 // plugins share with Fluent Bit (registration, logging, registry, metrics,
 // config map) is package flbplugin.
 //
@@ -27,8 +27,8 @@ import (
 	"unsafe"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flbplugin"
 )
 
 const (
@@ -41,7 +41,7 @@ const (
 )
 
 var (
-	plugin    = flbplugin.New(flbplugin.Input, pluginName, logName, description, input.KeyDocs())
+	plugin    = flbplugin.New(flbplugin.Input, pluginName, logName, description, digicertin.KeyDocs())
 	instances = flbplugin.NewRegistry[*instance]()
 	buffers   = newHandouts()
 )
@@ -67,25 +67,25 @@ func FLBPluginInit(p unsafe.Pointer) C.int {
 }
 
 func initInstance(in flbplugin.Instance, id uintptr, log *flbplugin.Logger) error {
-	raw := in.Config(input.Keys())
+	raw := in.Config(digicertin.Keys())
 	// Before anything can fail: whatever the mistake, these never reach the log.
-	for _, s := range input.Secrets(raw) {
+	for _, s := range digicertin.Secrets(raw) {
 		plugin.AddSecret(s)
 	}
-	cfg, err := input.LoadConfig(raw)
+	cfg, err := digicertin.LoadConfig(raw)
 	if err != nil {
 		return err
 	}
 	plugin.AddSecret(string(cfg.APIKey))
-	eng, err := input.New(cfg, log)
+	eng, err := digicertin.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	name := in.Name(fmt.Sprintf("%s.%d", pluginName, id-1))
-	sink, closeMetrics := in.Metrics(input.MetricDescs(), name, log)
+	sink, closeMetrics := in.Metrics(digicertin.MetricDescs(), name, log)
 	eng.SetMetrics(sink)
 	// A wrong key or report id stops Fluent Bit now, not an hour later.
-	if err := eng.StartChecked(input.StartCheckTimeout); err != nil {
+	if err := eng.StartChecked(digicertin.StartCheckTimeout); err != nil {
 		closeMetrics()
 		return err
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// engine is what the cgo layer needs from *input.Engine (an interface so the
+// engine is what the cgo layer needs from *digicertin.Engine (an interface so the
 // bookkeeping is testable without Fluent Bit or the network).
 type engine interface {
 	Collect(alloc func(n int) []byte) (n int, batch uint64)

@@ -4,7 +4,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
 )
 
 // inputGCPercent is this plugin's GOGC unless the environment sets one. The

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flbplugin"
 )
 
 // An init that fails still leaves the API table behind for messages outside

@@ -1,6 +1,6 @@
 // Command out_secops_s3 is the Fluent Bit output plugin `secops_s3`, built
 // with -buildmode=c-shared into out_secops_s3.so. It only adapts Fluent
-// Bit's Go-proxy calls to package s3out, which holds all the logic; what
+// Bit's Go-proxy calls to package secopsout, which holds all the logic; what
 // both plugins share with Fluent Bit (registration, logging, registry,
 // metrics, config map) is package flbplugin.
 package main
@@ -18,8 +18,8 @@ import (
 	"unsafe"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flbplugin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 const (
@@ -28,7 +28,7 @@ const (
 )
 
 var (
-	plugin    = flbplugin.New(flbplugin.Output, s3out.PluginName, logName, description, s3out.KeyDocs())
+	plugin    = flbplugin.New(flbplugin.Output, secopsout.PluginName, logName, description, secopsout.KeyDocs())
 	instances = flbplugin.NewRegistry[*instance]()
 )
 
@@ -50,14 +50,14 @@ func FLBPluginInit(p unsafe.Pointer) C.int {
 }
 
 func initInstance(in flbplugin.Instance, id uintptr, log *flbplugin.Logger) error {
-	for _, s := range s3out.EnvSecrets() {
+	for _, s := range secopsout.EnvSecrets() {
 		plugin.AddSecret(s)
 	}
-	cfg, err := s3out.LoadConfig(in.Config(s3out.Keys()))
+	cfg, err := secopsout.LoadConfig(in.Config(secopsout.Keys()))
 	if err != nil {
 		return err
 	}
-	out, err := s3out.New(context.Background(), cfg, log)
+	out, err := secopsout.New(context.Background(), cfg, log)
 	if err != nil {
 		return err
 	}
@@ -68,8 +68,8 @@ func initInstance(in flbplugin.Instance, id uintptr, log *flbplugin.Logger) erro
 		out.Close()
 		return err
 	}
-	name := in.Name(fmt.Sprintf("%s.%d", s3out.PluginName, id-1))
-	sink, closeMetrics := in.Metrics(s3out.MetricDescs(), name, log)
+	name := in.Name(fmt.Sprintf("%s.%d", secopsout.PluginName, id-1))
+	sink, closeMetrics := in.Metrics(secopsout.MetricDescs(), name, log)
 	out.SetMetrics(sink)
 	instances.Add(id, flbplugin.ThreadID(), &instance{out: out, log: log, closeMetrics: closeMetrics})
 	plugin.Started(log, digicert.Version, name)

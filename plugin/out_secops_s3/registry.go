@@ -1,13 +1,13 @@
 package main
 
 import (
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flbplugin"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flbplugin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // instance is one [OUTPUT] section.
 type instance struct {
-	out          *s3out.Output
+	out          *secopsout.Output
 	log          *flbplugin.Logger
 	closeMetrics func()
 }

@@ -54,8 +54,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
 )
 
 const (
@@ -545,11 +545,11 @@ var perCollectKey = regexp.MustCompile(`(?m)^\s*max_bytes_per_collect:\s*(\S+)`)
 
 func configPerCollect(cfg string) int {
 	if m := perCollectKey.FindStringSubmatch(cfg); m != nil {
-		if n, err := flb.ParseSize("max_bytes_per_collect", m[1], input.DefaultMaxBytesPerCollect); err == nil {
+		if n, err := flb.ParseSize("max_bytes_per_collect", m[1], digicertin.DefaultMaxBytesPerCollect); err == nil {
 			return int(n)
 		}
 	}
-	return input.DefaultMaxBytesPerCollect
+	return digicertin.DefaultMaxBytesPerCollect
 }
 
 // encodeRecords writes each row as the record in_digicert would hand over
@@ -561,17 +561,17 @@ func encodeRecords(path string, rows []digicertsim.Event) error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	var enc input.RowEncoder
+	var enc digicertin.RowEncoder
 	var rec, idx []byte
 	end := 0
 	for _, e := range rows {
-		rec = input.AppendRecordHeader(rec[:0], time.Time{}, nil)
+		rec = digicertin.AppendRecordHeader(rec[:0], time.Time{}, nil)
 		rec, _, err = enc.AppendBody(rec, e.JSON)
 		if err != nil {
 			f.Close()
 			return fmt.Errorf("encoding a row: %w", err)
 		}
-		input.SetEventTime(rec, e.Time)
+		digicertin.SetEventTime(rec, e.Time)
 		w.Write(rec)
 		end += len(rec)
 		idx = binary.LittleEndian.AppendUint64(idx, uint64(end))

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
 )
 
 // faultCases lists every case, fast and soak.

@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb/flbtest"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // The pipeline without a Fluent Bit binary: the input engine and the output
@@ -45,8 +45,8 @@ const (
 
 type faultPipe struct {
 	t      *testing.T
-	eng    *input.Engine
-	out    *s3out.Output
+	eng    *digicertin.Engine
+	out    *secopsout.Output
 	inLog  *flbtest.MemoryLogger
 	outLog *flbtest.MemoryLogger
 
@@ -116,7 +116,7 @@ func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfi
 	for k, v := range extra {
 		set[k] = v
 	}
-	cfg, err := input.LoadConfig(set)
+	cfg, err := digicertin.LoadConfig(set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,14 +127,14 @@ func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfi
 		cfg.DownloadTimeout = s.downloadTimeout
 	}
 	p := &faultPipe{t: t, inLog: &flbtest.MemoryLogger{}, outLog: &flbtest.MemoryLogger{}, stop: make(chan struct{}), done: make(chan struct{})}
-	if p.eng, err = input.New(cfg, p.inLog); err != nil {
+	if p.eng, err = digicertin.New(cfg, p.inLog); err != nil {
 		t.Fatal(err)
 	}
-	ocfg, err := s3out.LoadConfig(flb.MapConfig{"bucket": s.bucket, "endpoint": s.s3.url, "region": "us-east-1", "upload_timeout": "10s"})
+	ocfg, err := secopsout.LoadConfig(flb.MapConfig{"bucket": s.bucket, "endpoint": s.s3.url, "region": "us-east-1", "upload_timeout": "10s"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.out, err = s3out.New(context.Background(), ocfg, p.outLog); err != nil {
+	if p.out, err = secopsout.New(context.Background(), ocfg, p.outLog); err != nil {
 		t.Fatal(err)
 	}
 	p.eng.Start()
@@ -168,11 +168,11 @@ func (p *faultPipe) loop() {
 			}
 			r := p.out.Flush(context.Background(), c.data, faultTag)
 			switch r.Status {
-			case s3out.StatusOK:
+			case secopsout.StatusOK:
 				p.mu.Lock()
 				p.stored++
 				p.mu.Unlock()
-			case s3out.StatusRetry:
+			case secopsout.StatusRetry:
 				c.tries++
 				c.due = now.Add(min(faultRetryBase<<min(c.tries-1, 10), faultRetryMax))
 				kept = append(kept, c)

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/digicert/digicertsim"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // SIGKILL cases with test/host/flbhost, which calls the plugin .so files as
@@ -127,7 +127,7 @@ func caseKillInput(handover bool) func(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := out.Flush(context.Background(), storage, faultTag); r.Status != s3out.StatusOK {
+		if r := out.Flush(context.Background(), storage, faultTag); r.Status != secopsout.StatusOK {
 			t.Fatalf("upload: %v %v", r.Status, r.Err)
 		}
 		got, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/")
@@ -170,7 +170,7 @@ func caseKillOutput(stored bool) func(t *testing.T) {
 		var chunk []byte
 		for _, e := range truth {
 			var err error
-			if chunk, err = input.AppendRecord(chunk, e.Time, nil, e.JSON); err != nil {
+			if chunk, err = digicertin.AppendRecord(chunk, e.Time, nil, e.JSON); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -366,7 +366,7 @@ func storageChunks(dir string) []string {
 // isUpload reports whether r uploads a chunk (not the output's start-up
 // write check, which also PUTs under the prefix).
 func isUpload(r *http.Request) bool {
-	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/digicert/logs/") && !strings.Contains(r.URL.Path, s3out.ProbeName)
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/digicert/logs/") && !strings.Contains(r.URL.Path, secopsout.ProbeName)
 }
 
 // rowsPerHandOver is how many records fit in one hand-over of size bytes at
@@ -377,7 +377,7 @@ func rowsPerHandOver(t *testing.T, truth []digicertsim.Event, size int) int {
 	t.Helper()
 	lens := make([]int, 0, len(truth))
 	for _, e := range truth {
-		rec, err := input.AppendRecord(nil, time.Time{}, nil, e.JSON)
+		rec, err := digicertin.AppendRecord(nil, time.Time{}, nil, e.JSON)
 		if err != nil {
 			t.Fatalf("encode a ground-truth row: %v", err)
 		}

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // What both plugins share with Fluent Bit, in the C host: the config map
@@ -125,7 +125,7 @@ func TestHostInputMetrics(t *testing.T) {
 		t.Errorf("series created after init: %v", late)
 	}
 	nSeries := 0
-	for _, d := range input.MetricDescs() {
+	for _, d := range digicertin.MetricDescs() {
 		nSeries += max(1, len(d.Values))
 	}
 	if len(vals) != nSeries {
@@ -142,22 +142,22 @@ func TestHostInputMetrics(t *testing.T) {
 		}
 		return v
 	}
-	if got := get(input.MetricRows, `outcome="emitted"`); int(got) != len(recs) {
+	if got := get(digicertin.MetricRows, `outcome="emitted"`); int(got) != len(recs) {
 		t.Errorf("rows emitted %v, records handed over %d", got, len(recs))
 	}
-	if got := get(input.MetricRuns, `result="shipped"`); got < 1 {
+	if got := get(digicertin.MetricRuns, `result="shipped"`); got < 1 {
 		t.Errorf("runs shipped %v", got)
 	}
-	if got := get(input.MetricRuns, `result="failed"`); got != 0 {
+	if got := get(digicertin.MetricRuns, `result="failed"`); got != 0 {
 		t.Errorf("runs failed %v", got)
 	}
-	if get(input.MetricRequests, `status="2xx"`) < 3 || get(input.MetricDownloadedBytes, "") <= 0 {
+	if get(digicertin.MetricRequests, `status="2xx"`) < 3 || get(digicertin.MetricDownloadedBytes, "") <= 0 {
 		t.Errorf("requests/bytes: %v", vals)
 	}
-	if get(input.MetricLastSuccess, "") < 1.7e9 || get(input.MetricNewestEvent, "") < 1.7e9 {
+	if get(digicertin.MetricLastSuccess, "") < 1.7e9 || get(digicertin.MetricNewestEvent, "") < 1.7e9 {
 		t.Errorf("freshness gauges: %v", vals)
 	}
-	if got := get(input.MetricBufferedBytes, ""); got != 0 {
+	if got := get(digicertin.MetricBufferedBytes, ""); got != 0 {
 		t.Errorf("buffered bytes after everything was handed over: %v", got)
 	}
 }
@@ -198,16 +198,16 @@ func TestHostOutputMetrics(t *testing.T) {
 	}
 	p := "fluentbit_output_"
 	for k, want := range map[string]float64{
-		p + s3out.MetricObjects + `{name="s3",result="stored"}`:         1,
-		p + s3out.MetricObjects + `{name="s3",result="already_stored"}`: 1,
-		p + s3out.MetricRetries + `{name="s3",cause="network"}`:         0,
-		p + s3out.MetricErrors + `{name="s3",cause="corrupt_chunk"}`:    0,
+		p + secopsout.MetricObjects + `{name="s3",result="stored"}`:         1,
+		p + secopsout.MetricObjects + `{name="s3",result="already_stored"}`: 1,
+		p + secopsout.MetricRetries + `{name="s3",cause="network"}`:         0,
+		p + secopsout.MetricErrors + `{name="s3",cause="corrupt_chunk"}`:    0,
 	} {
 		if got, ok := vals[k]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, want)
 		}
 	}
-	if vals[p+s3out.MetricNDJSONBytes+`{name="s3"}`] <= 0 || vals[p+s3out.MetricGzipBytes+`{name="s3"}`] <= 0 {
+	if vals[p+secopsout.MetricNDJSONBytes+`{name="s3"}`] <= 0 || vals[p+secopsout.MetricGzipBytes+`{name="s3"}`] <= 0 {
 		t.Errorf("byte counters: %v", vals)
 	}
 	log := h.stderr.String()

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // These tests load out_secops_s3.so into test/host/flbhost, which calls it
@@ -114,7 +114,7 @@ func TestS3OutHostTwoInstancesStoreOnce(t *testing.T) {
 	if flushes != 4 {
 		t.Errorf("%d flush events, want 4", flushes)
 	}
-	hash := s3out.ContentHash("digicert.audit", chunk)
+	hash := secopsout.ContentHash("digicert.audit", chunk)
 	for bucket, key := range map[string]string{
 		bucketA: "digicert/logs/2025/02/06/102804-digicert-audit-" + hash + ".json.gz",
 		bucketB: "other/prefix/2025/02/06/102804-digicert-audit-" + hash + ".json.gz",

@@ -18,7 +18,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // These tests run the output as an account other than versitygw's root,
@@ -120,7 +120,7 @@ func TestS3OutStartupCheckWithTheREADMEWriterPolicy(t *testing.T) {
 			t.Errorf("start-up logged a problem: %s", log)
 		}
 		r := out.Flush(context.Background(), s3outChunk(t, s3outRows, s3outT0), "t")
-		if r.Status != s3out.StatusOK {
+		if r.Status != secopsout.StatusOK {
 			t.Fatalf("flush: %v %v", r.Status, r.Err)
 		}
 		if keys := s3outList(t, root, bucket); len(keys) != 1 || keys[0] != r.Key {

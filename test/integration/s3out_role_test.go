@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // fakeSTS answers AssumeRole with fixed credentials and records the
@@ -61,7 +61,7 @@ func TestS3OutAssumesRole(t *testing.T) {
 		t.Fatalf("New with role_arn: %v", err)
 	}
 	r := out.Flush(context.Background(), s3outChunk(t, s3outRows, s3outT0), "t")
-	if r.Status != s3out.StatusOK {
+	if r.Status != secopsout.StatusOK {
 		t.Fatalf("flush: %v", r.Err)
 	}
 	s3outCheckLines(t, s3outGet(t, env.s3Client(t), bucket, r.Key).body, s3outRows)

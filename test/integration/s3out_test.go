@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb/flbtest"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 var s3outT0 = time.Date(2025, 2, 6, 10, 28, 4, 0, time.UTC)
@@ -39,7 +39,7 @@ func s3outChunk(t testing.TB, rows [][]byte, start time.Time) []byte {
 	var chunk []byte
 	for i, row := range rows {
 		var err error
-		if chunk, err = input.AppendRecord(chunk, start.Add(time.Duration(i)*time.Second), nil, row); err != nil {
+		if chunk, err = digicertin.AppendRecord(chunk, start.Add(time.Duration(i)*time.Second), nil, row); err != nil {
 			t.Fatalf("row %d: %v", i, err)
 		}
 	}
@@ -47,18 +47,18 @@ func s3outChunk(t testing.TB, rows [][]byte, start time.Time) []byte {
 }
 
 // s3outOutput builds the plugin's output for bucket with extra settings.
-func s3outOutput(t testing.TB, env s3outEnv, bucket string, extra flb.MapConfig) (*s3out.Output, *flbtest.MemoryLogger, error) {
+func s3outOutput(t testing.TB, env s3outEnv, bucket string, extra flb.MapConfig) (*secopsout.Output, *flbtest.MemoryLogger, error) {
 	t.Helper()
 	set := flb.MapConfig{"bucket": bucket, "endpoint": env.endpoint, "region": "us-east-1", "upload_timeout": "20s"}
 	for k, v := range extra {
 		set[k] = v
 	}
-	cfg, err := s3out.LoadConfig(set)
+	cfg, err := secopsout.LoadConfig(set)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := &flbtest.MemoryLogger{}
-	out, err := s3out.New(context.Background(), cfg, log)
+	out, err := secopsout.New(context.Background(), cfg, log)
 	if out != nil {
 		t.Cleanup(out.Close)
 	}
@@ -149,10 +149,10 @@ func TestS3OutStoresGzipNDJSON(t *testing.T) {
 	}
 	chunk := s3outChunk(t, s3outRows, s3outT0)
 	r := out.Flush(context.Background(), chunk, "digicert.audit")
-	if r.Status != s3out.StatusOK {
+	if r.Status != secopsout.StatusOK {
 		t.Fatalf("flush: %v %v", r.Status, r.Err)
 	}
-	want := "digicert/logs/2025/02/06/102804-digicert-audit-" + s3out.ContentHash("digicert.audit", chunk) + ".json.gz"
+	want := "digicert/logs/2025/02/06/102804-digicert-audit-" + secopsout.ContentHash("digicert.audit", chunk) + ".json.gz"
 	if !regexp.MustCompile(`^digicert/logs/2025/02/06/102804-digicert-audit-[0-9a-f]{16}\.json\.gz$`).MatchString(r.Key) || r.Key != want {
 		t.Errorf("key %q, want %q", r.Key, want)
 	}
@@ -176,7 +176,7 @@ func TestS3OutWithoutContentEncodingAndWithDateKey(t *testing.T) {
 	}
 	chunk := s3outChunk(t, [][]byte{[]byte(`{"a":"b"}`)}, s3outT0)
 	r := out.Flush(context.Background(), chunk, "tg")
-	if r.Status != s3out.StatusOK || r.Key != "p/q/tg/"+s3out.ContentHash("tg", chunk)+".json.gz" {
+	if r.Status != secopsout.StatusOK || r.Key != "p/q/tg/"+secopsout.ContentHash("tg", chunk)+".json.gz" {
 		t.Fatalf("flush: %+v", r)
 	}
 	obj := s3outGet(t, env.s3Client(t), bucket, r.Key)
@@ -199,11 +199,11 @@ func TestS3OutSameChunkTwiceLeavesOneObject(t *testing.T) {
 	first := out.Flush(context.Background(), chunk, "t")
 	c := env.s3Client(t)
 	head1, err := c.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(first.Key)})
-	if first.Status != s3out.StatusOK || err != nil {
+	if first.Status != secopsout.StatusOK || err != nil {
 		t.Fatalf("first: %v %v %v", first.Status, first.Err, err)
 	}
 	second := out.Flush(context.Background(), chunk, "t")
-	if second.Status != s3out.StatusOK || !second.AlreadyStored || second.Key != first.Key {
+	if second.Status != secopsout.StatusOK || !second.AlreadyStored || second.Key != first.Key {
 		t.Fatalf("second: %+v", second)
 	}
 	if keys := s3outList(t, c, bucket); len(keys) != 1 {
@@ -243,7 +243,7 @@ func TestS3OutMultipartForBigChunk(t *testing.T) {
 	rows := s3outNoise(t, 13<<20) // ~10 MiB compressed: two full parts and a last one
 	chunk := s3outChunk(t, rows, s3outT0)
 	r := out.Flush(context.Background(), chunk, "big")
-	if r.Status != s3out.StatusOK {
+	if r.Status != secopsout.StatusOK {
 		t.Fatalf("flush: %v", r.Err)
 	}
 	if r.Parts < 2 || r.MaxBuffered >= 10<<20 {
@@ -258,7 +258,7 @@ func TestS3OutMultipartForBigChunk(t *testing.T) {
 
 	// Again: CompleteMultipartUpload meets If-None-Match and 412; the upload is aborted.
 	again := out.Flush(context.Background(), chunk, "big")
-	if again.Status != s3out.StatusOK || !again.AlreadyStored {
+	if again.Status != secopsout.StatusOK || !again.AlreadyStored {
 		t.Errorf("second flush: %+v", again)
 	}
 	ups, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
@@ -282,13 +282,13 @@ func TestS3OutServerDownRetriesAndLosesNothing(t *testing.T) {
 	chunkA := s3outChunk(t, s3outRows[:1], s3outT0)
 	chunkB := s3outChunk(t, s3outRows[1:], s3outT0.Add(time.Hour))
 	a := out.Flush(context.Background(), chunkA, "t")
-	if a.Status != s3out.StatusOK {
+	if a.Status != secopsout.StatusOK {
 		t.Fatalf("A: %v", a.Err)
 	}
 
 	srv.stop()
 	b := out.Flush(context.Background(), chunkB, "t")
-	if b.Status != s3out.StatusRetry {
+	if b.Status != secopsout.StatusRetry {
 		t.Fatalf("B with the server down: %v %v, want RETRY", b.Status, b.Err)
 	}
 	if !strings.Contains(log.String(), "Fluent Bit will retry") {
@@ -297,7 +297,7 @@ func TestS3OutServerDownRetriesAndLosesNothing(t *testing.T) {
 
 	srv.start() // same directory, same port
 	b2 := out.Flush(context.Background(), chunkB, "t")
-	if b2.Status != s3out.StatusOK || b2.AlreadyStored || b2.Key != b.Key {
+	if b2.Status != secopsout.StatusOK || b2.AlreadyStored || b2.Key != b.Key {
 		t.Fatalf("B after restart: %+v", b2)
 	}
 	c := env.s3Client(t)
@@ -366,11 +366,11 @@ func TestS3OutOperatorErrorsKeepTheChunkUntilFixed(t *testing.T) {
 	}
 	a := out.Flush(context.Background(), chunkA, "t")
 	want := `[error] cannot store the chunk until this is fixed; Fluent Bit will retry it: bucket "` + bucket + `" does not exist at endpoint ` + env.endpoint
-	if a.Status != s3out.StatusRetry || !strings.Contains(log.String(), want) {
+	if a.Status != secopsout.StatusRetry || !strings.Contains(log.String(), want) {
 		t.Fatalf("bucket gone: %v %v, want RETRY and %q in\n%s", a.Status, a.Err, want, log)
 	}
 	env.newBucketNamed(t, bucket)
-	if a2 := out.Flush(context.Background(), chunkA, "t"); a2.Status != s3out.StatusOK || a2.Key != a.Key {
+	if a2 := out.Flush(context.Background(), chunkA, "t"); a2.Status != secopsout.StatusOK || a2.Key != a.Key {
 		t.Fatalf("bucket back: %+v", a2)
 	}
 
@@ -380,13 +380,13 @@ func TestS3OutOperatorErrorsKeepTheChunkUntilFixed(t *testing.T) {
 	srv.start()
 	b := out.Flush(context.Background(), chunkB, "t")
 	want = "[error] cannot store the chunk until this is fixed; Fluent Bit will retry it: the credentials were rejected (SignatureDoesNotMatch): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-	if b.Status != s3out.StatusRetry || !strings.Contains(log.String(), want) {
+	if b.Status != secopsout.StatusRetry || !strings.Contains(log.String(), want) {
 		t.Fatalf("keys rotated: %v %v, want RETRY and %q in\n%s", b.Status, b.Err, want, log)
 	}
 	srv.stop()
 	srv.secret = s3outTestSecretKey
 	srv.start()
-	if b2 := out.Flush(context.Background(), chunkB, "t"); b2.Status != s3out.StatusOK || b2.Key != b.Key {
+	if b2 := out.Flush(context.Background(), chunkB, "t"); b2.Status != secopsout.StatusOK || b2.Key != b.Key {
 		t.Fatalf("keys fixed: %+v", b2)
 	}
 	if keys := s3outList(t, c, bucket); len(keys) != 2 {
@@ -416,11 +416,11 @@ func TestS3OutStartsWhileS3IsDownThenDelivers(t *testing.T) {
 	}
 	chunk := s3outChunk(t, s3outRows, s3outT0)
 	r := out.Flush(context.Background(), chunk, "t")
-	if r.Status != s3out.StatusRetry {
+	if r.Status != secopsout.StatusRetry {
 		t.Fatalf("flush while down: %v %v", r.Status, r.Err)
 	}
 	srv.start()
-	if r2 := out.Flush(context.Background(), chunk, "t"); r2.Status != s3out.StatusOK || r2.Key != r.Key {
+	if r2 := out.Flush(context.Background(), chunk, "t"); r2.Status != secopsout.StatusOK || r2.Key != r.Key {
 		t.Fatalf("flush after S3 is back: %+v", r2)
 	}
 	s3outCheckLines(t, s3outGet(t, env.s3Client(t), bucket, r.Key).body, s3outRows)

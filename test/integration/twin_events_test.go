@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb/flbtest"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb/flbtest"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // twinAPI is a minimal DigiCert Reports API: one JSON report whose READY
@@ -77,7 +77,7 @@ func TestTwinEventAcrossBatchesStoredTwice(t *testing.T) {
 	t.Cleanup(srv.Close)
 	twin := `{"Date and time (UTC)":"06-Feb-2025 10:00:00","Action":"User SSO login","User name":"Sam Lee"}`
 	state := filepath.Join(t.TempDir(), "twin.state")
-	cfg, err := input.LoadConfig(flb.MapConfig{
+	cfg, err := digicertin.LoadConfig(flb.MapConfig{
 		"api_key": "twin-test-key-0123456789", "report_id": "twin-report", "api_base": srv.URL,
 		"mode": "follow", "state_file": state,
 	})
@@ -88,7 +88,7 @@ func TestTwinEventAcrossBatchesStoredTwice(t *testing.T) {
 	// to the output as Fluent Bit would, and stops once want rows are out.
 	stored := 0
 	ship := func(want int) {
-		e, err := input.New(cfg, &flbtest.MemoryLogger{})
+		e, err := digicertin.New(cfg, &flbtest.MemoryLogger{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestTwinEventAcrossBatchesStoredTwice(t *testing.T) {
 				continue
 			}
 			rep := out.Flush(context.Background(), chunk[:n], "digicert.audit")
-			if rep.Status != s3out.StatusOK || rep.AlreadyStored {
+			if rep.Status != secopsout.StatusOK || rep.AlreadyStored {
 				t.Fatalf("flush: %+v", rep)
 			}
 			stored++

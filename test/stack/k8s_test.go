@@ -15,8 +15,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // These tests validate deploy/ without a cluster or Helm: every YAML document
@@ -151,7 +151,7 @@ func (p pipeline) check(t *testing.T) {
 	var inputs int
 	for _, in := range p.inputs {
 		for k := range in {
-			if !slices.Contains(input.Keys(), k) && !slices.Contains(genericKeys, k) {
+			if !slices.Contains(digicertin.Keys(), k) && !slices.Contains(genericKeys, k) {
 				errorf("input key %q is not a key of the digicert input", k)
 			}
 		}
@@ -186,7 +186,7 @@ func (p pipeline) check(t *testing.T) {
 		}
 		outputs++
 		for k := range o {
-			if !slices.Contains(s3out.Keys(), k) && !slices.Contains(genericKeys, k) {
+			if !slices.Contains(secopsout.Keys(), k) && !slices.Contains(genericKeys, k) {
 				errorf("output key %q is not a key of secops_s3", k)
 			}
 		}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/flb"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // The config maps Fluent Bit validates keys against (KeyDocs) list the
@@ -27,8 +27,8 @@ func TestConfigMapsMatchKeysAndREADMEDefaults(t *testing.T) {
 		keys []string
 		docs []flb.KeyDoc
 	}{
-		"in_digicert": {input.Keys(), input.KeyDocs()},
-		"secops_s3":   {s3out.Keys(), s3out.KeyDocs()},
+		"in_digicert": {digicertin.Keys(), digicertin.KeyDocs()},
+		"secops_s3":   {secopsout.Keys(), secopsout.KeyDocs()},
 	} {
 		start := strings.Index(readme, "<!-- keys:"+name+" -->")
 		end := strings.Index(readme[start:], "<!-- /keys -->")

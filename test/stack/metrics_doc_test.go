@@ -9,9 +9,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/metrics"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/metrics"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // README's Metrics section documents exactly the metrics the plugins
@@ -35,8 +35,8 @@ func TestMetricsDocumentedAndAlertsValid(t *testing.T) {
 	}
 	known := map[string]bool{}
 	for prefix, descs := range map[string][]metrics.Desc{
-		"fluentbit_input_":  input.MetricDescs(),
-		"fluentbit_output_": s3out.MetricDescs(),
+		"fluentbit_input_":  digicertin.MetricDescs(),
+		"fluentbit_output_": secopsout.MetricDescs(),
 	} {
 		for _, d := range descs {
 			name := prefix + d.Name
@@ -91,7 +91,7 @@ func TestMetricsDocumentedAndAlertsValid(t *testing.T) {
 		t.Errorf("%d alert rules", n)
 	}
 	causes := map[string]bool{}
-	for _, c := range append(s3out.RetryCauses(), s3out.ErrorCauses()...) {
+	for _, c := range append(secopsout.RetryCauses(), secopsout.ErrorCauses()...) {
 		causes[c] = true
 	}
 	for _, m := range regexp.MustCompile(`cause=~"([^"]+)"`).FindAllStringSubmatch(string(raw), -1) {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/input"
-	"github.com/digicert-secops/fluent-bit-digicert/plugin/s3out"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/digicertin"
+	"github.com/digicert-secops/fluent-bit-digicert/internal/secopsout"
 )
 
 // documentedKeys returns the first-column keys of the README table between
@@ -44,8 +44,8 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, accepted := range map[string][]string{
-		"in_digicert": input.Keys(),
-		"secops_s3":   s3out.Keys(),
+		"in_digicert": digicertin.Keys(),
+		"secops_s3":   secopsout.Keys(),
 	} {
 		doc := documentedKeys(t, string(b), name)
 		if !slices.Equal(doc, accepted) {
@@ -96,7 +96,7 @@ func TestTroubleshootingQuotesRealMessages(t *testing.T) {
 	start := strings.Index(readme, "## Troubleshooting")
 	end := strings.Index(readme[start:], "\n## ")
 	section := readme[start : start+end]
-	lits := codeLiterals(t, "digicert", "plugin")
+	lits := codeLiterals(t, "digicert", "internal", "plugin")
 
 	quotes := 0
 	for _, line := range strings.Split(section, "\n") {
@@ -114,7 +114,7 @@ func TestTroubleshootingQuotesRealMessages(t *testing.T) {
 			for _, p := range []string{"in_digicert: ", "secops_s3: "} {
 				rest = strings.TrimPrefix(rest, p)
 			}
-			if k, r, ok := strings.Cut(rest, ": "); ok && len(r) >= 12 && (slices.Contains(input.Keys(), k) || slices.Contains(s3out.Keys(), k)) {
+			if k, r, ok := strings.Cut(rest, ": "); ok && len(r) >= 12 && (slices.Contains(digicertin.Keys(), k) || slices.Contains(secopsout.Keys(), k)) {
 				rest = r
 			} else {
 				rest = q

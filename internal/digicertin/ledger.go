@@ -1,0 +1,352 @@
+package digicertin
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// flagUntimed marks a row whose event time could not be used (unparseable or
+// implausibly far in the future). Its sec is then a collection time, see entry.
+const flagUntimed uint8 = 1
+
+// flagLegacyHash marks, in the checkpoint files only, a row whose hash is
+// the unkeyed hashBody of format version 2 (see snapshot.go).
+const flagLegacyHash uint8 = 2
+
+// rowMeta travels with each buffered row and becomes its journal record once
+// the row's batch is released.
+type rowMeta struct {
+	hash  rowHash
+	sec   uint32 // event time (unix s), or collection time when untimed
+	count uint32 // this row is occurrence number count of hash within its run
+	flags uint8
+}
+
+// metaSize is the encoded size of a rowMeta in the journal and the snapshot.
+const metaSize = 16 + 4 + 4 + 1
+
+func appendMeta(dst []byte, m rowMeta) []byte {
+	dst = append(dst, m.hash[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, m.sec)
+	dst = binary.BigEndian.AppendUint32(dst, m.count)
+	return append(dst, m.flags)
+}
+
+func readMeta(b []byte) rowMeta {
+	var m rowMeta
+	copy(m.hash[:], b[:16])
+	m.sec = binary.BigEndian.Uint32(b[16:])
+	m.count = binary.BigEndian.Uint32(b[20:])
+	m.flags = b[24]
+	return m
+}
+
+// entry is what the ledger knows about one row content: 36 bytes (its
+// untimed flag lives in the table's tag byte). A Go map of the same data took
+// ~100 bytes a row; 1,000,000 rows now take ~45-60 MB with the table's slack.
+//
+// For untimed rows (flagUntimed) sec is the collection time at which the row
+// was last seen in a run, not an event time. There is no event time to hold
+// such a row against the dedup window, so it is pruned dedup_window after the
+// last run that contained it: as long as runs keep returning the row it stays
+// known and is not shipped again; if it reappears more than dedup_window after
+// it was last seen, it is shipped again. Untimed rows never move the watermark,
+// so a bad date cannot make the input skip real rows.
+type entry struct {
+	hash     rowHash
+	sec      uint32
+	shipped  uint32 // occurrences durably handed to Fluent Bit (released and journaled)
+	promised uint32 // occurrences put into the buffer (≥ shipped); memory only
+	runCount uint32 // occurrences seen so far in run runGen
+	runGen   uint32
+}
+
+// ledger is the dedup state: per-row occurrence counts and the watermark.
+// Rows are not unique (identical events happen within one second), so counts,
+// not a set: the c-th occurrence of a row within a run is emitted iff c is
+// more than the occurrences already emitted.
+//
+// Two counts are kept. promised includes rows still in the buffer or in
+// flight to Fluent Bit, so a run that starts before the previous run's rows
+// are released does not emit them again. shipped only includes released rows;
+// it is what the checkpoint stores, so a crash can only repeat rows, never
+// lose them. Not safe for concurrent use: the engine's mutex guards it.
+//
+// The table is split into shards by hash, each an open-addressing table
+// grown on its own, so growing never holds two copies of the whole ledger
+// (a backfill's heap stays flat) and no pointer-free entry costs the GC.
+type ledger struct {
+	shards [ledgerShards]shard
+	n      int    // rows known
+	wm     uint32 // durable watermark: newest event time shipped (unix s); 0 = none yet
+}
+
+func newLedger() *ledger { return &ledger{} }
+
+// len is the number of distinct rows known.
+func (l *ledger) len() int { return l.n }
+
+// each calls fn for every known row; fn must not change the ledger.
+func (l *ledger) each(fn func(h rowHash, e *entry, flags uint8)) {
+	for si := range l.shards {
+		s := &l.shards[si]
+		for i, t := range s.tags {
+			if t != 0 {
+				fn(s.ents[i].hash, &s.ents[i], tagFlags(t))
+			}
+		}
+	}
+}
+
+// find returns the entry for h and its flags, inserting a new one with
+// sec and flags when h is unknown.
+func (l *ledger) find(h rowHash, sec uint32, flags uint8) (*entry, uint8) {
+	s := &l.shards[h[15]]
+	e, t, added := s.findOrAdd(h, sec, flags)
+	if added {
+		l.n++
+	}
+	return e, tagFlags(t)
+}
+
+// decision is the outcome of observing one row.
+type decision uint8
+
+const (
+	emitRow     decision = iota // new: emit it
+	skipShipped                 // this occurrence was already emitted
+	skipOld                     // older than the run's cutoff
+)
+
+// observe counts one occurrence of a row in run gen and decides whether to
+// emit it. cutoff (unix s, 0 = none) drops timed rows older than the window
+// without touching the ledger. now is the collection time (unix s) used for
+// untimed rows. On emitRow, count is the occurrence number to journal.
+func (l *ledger) observe(h rowHash, sec uint32, flags uint8, gen, cutoff, now uint32) (d decision, count uint32) {
+	if flags&flagUntimed == 0 && sec < cutoff {
+		return skipOld, 0
+	}
+	e, eflags := l.find(h, sec, flags)
+	if eflags&flagUntimed != 0 {
+		e.sec = max(e.sec, now)
+	}
+	if e.runGen != gen {
+		e.runGen, e.runCount = gen, 0
+	}
+	e.runCount++
+	count = e.runCount
+	d = skipShipped
+	if count > e.promised {
+		e.promised = count
+		d = emitRow
+	}
+	return d, count
+}
+
+// commit applies released rows: shipped becomes the highest occurrence
+// released, and timed rows advance the watermark. It is also how the journal
+// and the snapshot are replayed at start.
+func (l *ledger) commit(m rowMeta) {
+	e, _ := l.find(m.hash, m.sec, m.flags)
+	e.sec = max(e.sec, m.sec)
+	e.shipped = max(e.shipped, m.count)
+	e.promised = max(e.promised, e.shipped)
+	if m.flags&flagUntimed == 0 {
+		l.wm = max(l.wm, m.sec)
+	}
+}
+
+// prune forgets rows older than floor (unix s) that are fully released and
+// not being counted by the active run (activeGen; 0 = none). Keeping in-flight
+// rows means a late Release still finds its entry.
+func (l *ledger) prune(floor, activeGen uint32) int {
+	n := 0
+	for si := range l.shards {
+		n += l.shards[si].removeIf(func(e *entry) bool {
+			return e.sec < floor && e.promised == e.shipped && (activeGen == 0 || e.runGen != activeGen)
+		})
+	}
+	l.n -= n
+	return n
+}
+
+// take removes and returns the entry for h, if known.
+func (l *ledger) take(h rowHash) (entry, uint8, bool) {
+	s := &l.shards[h[15]]
+	if len(s.tags) == 0 {
+		return entry{}, 0, false
+	}
+	want := tagUsed | h[14]&tagHash
+	for i := s.home(&h); s.tags[i] != 0; {
+		if t := s.tags[i]; t&^tagUntimed == want && s.ents[i].hash == h {
+			e := s.ents[i]
+			s.remove(i)
+			l.n--
+			return e, tagFlags(t), true
+		}
+		if i++; i == len(s.tags) {
+			i = 0
+		}
+	}
+	return entry{}, 0, false
+}
+
+// adopt moves what old knows about a row under hash lh (its format version
+// 2 hash) to the same row's keyed hash h in l, keeping the larger counts.
+func (l *ledger) adopt(old *ledger, lh, h rowHash) {
+	oe, flags, ok := old.take(lh)
+	if !ok {
+		return
+	}
+	e, _ := l.find(h, oe.sec, flags)
+	e.sec = max(e.sec, oe.sec)
+	e.shipped = max(e.shipped, oe.shipped)
+	e.promised = max(e.promised, oe.promised, e.shipped)
+}
+
+// durable calls fn for every row with released occurrences: what a snapshot holds.
+func (l *ledger) durable(fn func(rowMeta)) {
+	l.each(func(h rowHash, e *entry, flags uint8) {
+		if e.shipped > 0 {
+			fn(rowMeta{hash: h, sec: e.sec, count: e.shipped, flags: flags})
+		}
+	})
+}
+
+// ledgerShards splits the table by the hash's last byte.
+const ledgerShards = 256
+
+// Tag bytes: 0 is an empty slot; a used slot has tagUsed, the row's untimed
+// flag, and 6 hash bits that let a probe skip most other rows without
+// comparing their hashes.
+const (
+	tagUsed    = 0x80
+	tagUntimed = 0x40
+	tagHash    = 0x3f
+)
+
+func tagFlags(t uint8) uint8 {
+	if t&tagUntimed != 0 {
+		return flagUntimed
+	}
+	return 0
+}
+
+// shard is a linear-probing hash table. Its size need not be a power of two:
+// a row's home slot is its hash scaled to the size (multiply-shift), so the
+// table grows by a quarter at a time and its slack stays small.
+type shard struct {
+	tags []uint8
+	ents []entry
+	n    int
+}
+
+const (
+	shardMinSize = 8
+	shardMaxLoad = 0.8  // grow above this; lookups for new rows probe ~13 tags at most on average
+	shardGrow    = 1.25 // and grow by this factor once large,
+	shardDouble  = 2048 // doubling below this size (fewer rebuilds while the slack is small in bytes)
+)
+
+// grownSize is the next size of a shard of size slots.
+func grownSize(size int) int {
+	if size < shardDouble {
+		return max(shardMinSize, 2*size)
+	}
+	return int(float64(size)*shardGrow) + 1
+}
+
+func (s *shard) home(h *rowHash) int {
+	hi, _ := bits.Mul64(binary.LittleEndian.Uint64(h[:8]), uint64(len(s.tags)))
+	return int(hi)
+}
+
+func (s *shard) findOrAdd(h rowHash, sec uint32, flags uint8) (e *entry, tag uint8, added bool) {
+	if float64(s.n+1) > shardMaxLoad*float64(len(s.tags)) {
+		s.resize(grownSize(len(s.tags)))
+	}
+	want := tagUsed | h[14]&tagHash
+	size := len(s.tags)
+	for i := s.home(&h); ; {
+		t := s.tags[i]
+		if t == 0 {
+			if flags&flagUntimed != 0 {
+				want |= tagUntimed
+			}
+			s.tags[i] = want
+			s.ents[i] = entry{hash: h, sec: sec}
+			s.n++
+			return &s.ents[i], want, true
+		}
+		if t&^tagUntimed == want && s.ents[i].hash == h {
+			return &s.ents[i], t, false
+		}
+		if i++; i == size {
+			i = 0
+		}
+	}
+}
+
+// resize rebuilds the shard with size slots.
+func (s *shard) resize(size int) {
+	old, oldEnts := s.tags, s.ents
+	s.tags, s.ents, s.n = make([]uint8, size), make([]entry, size), 0
+	for i, t := range old {
+		if t == 0 {
+			continue
+		}
+		j := s.home(&oldEnts[i].hash)
+		for s.tags[j] != 0 {
+			if j++; j == size {
+				j = 0
+			}
+		}
+		s.tags[j], s.ents[j] = t, oldEnts[i]
+		s.n++
+	}
+}
+
+// removeIf deletes the entries drop selects and returns how many. Deletion
+// shifts later rows of the same probe run back (no tombstones), so the slot
+// just emptied is examined again; every row is examined at least once. A
+// shard left mostly empty is shrunk, so a pruned ledger gives memory back.
+func (s *shard) removeIf(drop func(*entry) bool) int {
+	n := 0
+	for i := 0; i < len(s.tags); {
+		if s.tags[i] != 0 && drop(&s.ents[i]) {
+			s.remove(i)
+			n++
+			continue
+		}
+		i++
+	}
+	if len(s.tags) > shardMinSize && float64(s.n) < 0.3*float64(len(s.tags)) {
+		if s.n == 0 {
+			*s = shard{}
+		} else {
+			s.resize(max(shardMinSize, int(float64(s.n)/0.6)+1))
+		}
+	}
+	return n
+}
+
+// remove empties slot i by backward-shift deletion: a later row of the probe
+// run moves into the hole when its home is not in the cyclic range (i, j].
+func (s *shard) remove(i int) {
+	size := len(s.tags)
+	for j := i; ; {
+		if j++; j == size {
+			j = 0
+		}
+		if s.tags[j] == 0 {
+			break
+		}
+		h := s.home(&s.ents[j].hash)
+		if (i < j && (h <= i || h > j)) || (j < i && h <= i && h > j) {
+			s.tags[i], s.ents[i] = s.tags[j], s.ents[j]
+			i = j
+		}
+	}
+	s.tags[i], s.ents[i] = 0, entry{}
+	s.n--
+}
