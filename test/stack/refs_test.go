@@ -16,7 +16,7 @@ var danglingRef = regexp.MustCompile(`(?i)\bref(erence)? §|\.md §|team contrac
 
 // refScope is every part of the repository that holds comments, messages
 // or docs.
-var refScope = []string{"README.md", "CHANGELOG.md", "docs", "test", "cmd", "examples", "deploy", "Dockerfile", "docker-compose.yml", "Makefile", ".ci", "scripts", "digicert", "plugin", "internal"}
+var refScope = []string{"README.md", "ARCHITECTURE.md", "CHANGELOG.md", "docs", "test", "cmd", "examples", "deploy", "Dockerfile", "docker-compose.yml", "Makefile", ".ci", "scripts", "digicert", "plugin", "internal"}
 
 // TestNoDanglingReferences: comments, messages and docs state facts or link
 // to files of the repository, never to documents a reader cannot open.
