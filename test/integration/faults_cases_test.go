@@ -42,6 +42,7 @@ func faultCases() []faultCase {
 		faultCase{name: "zip/overlapping-entries", run: caseZipOverlap},
 		faultCase{name: "twin-event/across-chunks", run: caseTwins},
 	)
+	cs = append(cs, configFaultCases()...)
 	return append(cs, sigkillFBCases()...)
 }
 
@@ -408,9 +409,24 @@ func overlappingZip(t *testing.T, body []byte, n int) []byte {
 func caseTwins(t *testing.T) {
 	s := newFaultSetup(t, nil)
 	ev := s.sim.GroundTruth()[0].JSON
+	s.dc.setHook(bodyPerDownload(func(n int) string {
+		if n > 1 {
+			return "[" + string(ev) + "," + string(ev) + "]"
+		}
+		return "[" + string(ev) + "]"
+	}))
+	want := map[string]int{rowKey(t, ev): 2}
+	p := s.start(t, runEvery, nil)
+	got := s.settle(t, p, total(want), 6*time.Second)
+	s.result(t, "twin-event/across-chunks", got, want, 0, "second copy in a later run")
+}
+
+// bodyPerDownload is a dcProxy hook answering the n-th request for a run's
+// rows (from 1) with the JSON array body(n).
+func bodyPerDownload(body func(n int) string) func(w http.ResponseWriter, r *http.Request) bool {
 	var mu sync.Mutex
 	bodies := 0
-	s.dc.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+	return func(w http.ResponseWriter, r *http.Request) bool {
 		if _, ok := isBody(r); !ok {
 			return false
 		}
@@ -420,17 +436,9 @@ func caseTwins(t *testing.T) {
 		mu.Unlock()
 		rec := httptest.NewRecorder()
 		rec.Header().Set("Content-Type", "application/json")
-		body := "[" + string(ev) + "]"
-		if n > 1 {
-			body = "[" + string(ev) + "," + string(ev) + "]"
-		}
-		writeAnswer(w, rec, []byte(body))
+		writeAnswer(w, rec, []byte(body(n)))
 		return true
-	})
-	want := map[string]int{rowKey(t, ev): 2}
-	p := s.start(t, runEvery, nil)
-	got := s.settle(t, p, total(want), 6*time.Second)
-	s.result(t, "twin-event/across-chunks", got, want, 0, "second copy in a later run")
+	}
 }
 
 func clockNote(skew time.Duration) string {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +50,8 @@ type faultPipe struct {
 	out    *secopsout.Output
 	inLog  *flbtest.MemoryLogger
 	outLog *flbtest.MemoryLogger
+	mangle func([]byte) []byte
+	hold   atomic.Bool // true: no collect callbacks (chunks still flushed)
 
 	mu      sync.Mutex
 	queued  int // chunks waiting
@@ -77,6 +80,10 @@ type faultSetup struct {
 	quiet  time.Duration // settle gives up after this long without progress
 
 	downloadTimeout time.Duration // download_timeout, when set
+	outExtra        flb.MapConfig // extra output keys
+	// mangle, when set, alters each chunk before it is queued for the
+	// output (records a broken or foreign producer could add).
+	mangle func([]byte) []byte
 }
 
 // newFaultSetup starts a simulator behind a fault proxy, and a bucket on
@@ -108,6 +115,17 @@ func newFaultSetup(t *testing.T, mod func(*digicertsim.Config)) *faultSetup {
 // cases see several polls in seconds.
 func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfig) *faultPipe {
 	t.Helper()
+	p, err := s.tryStart(t, every, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryStart is start returning the error a configuration or start-up check
+// refuses the pipeline with (as the plugins' init would log it).
+func (s *faultSetup) tryStart(t *testing.T, every time.Duration, extra flb.MapConfig) (*faultPipe, error) {
+	t.Helper()
 	set := flb.MapConfig{
 		"api_key": dcAPIKey, "report_id": dcReportA, "api_base": s.dc.url,
 		"state_file": s.state, "poll_interval": "1s", "request_timeout": "5s",
@@ -118,7 +136,7 @@ func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfi
 	}
 	cfg, err := digicertin.LoadConfig(set)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cfg.Interval = every
 	// download_timeout has a floor of a minute as a key; the trickle case
@@ -126,21 +144,26 @@ func (s *faultSetup) start(t *testing.T, every time.Duration, extra flb.MapConfi
 	if s.downloadTimeout > 0 {
 		cfg.DownloadTimeout = s.downloadTimeout
 	}
-	p := &faultPipe{t: t, inLog: &flbtest.MemoryLogger{}, outLog: &flbtest.MemoryLogger{}, stop: make(chan struct{}), done: make(chan struct{})}
-	if p.eng, err = digicertin.New(cfg, p.inLog); err != nil {
-		t.Fatal(err)
+	p := &faultPipe{t: t, inLog: &flbtest.MemoryLogger{}, outLog: &flbtest.MemoryLogger{}, mangle: s.mangle, stop: make(chan struct{}), done: make(chan struct{})}
+	oset := flb.MapConfig{"bucket": s.bucket, "endpoint": s.s3.url, "region": "us-east-1", "upload_timeout": "10s"}
+	for k, v := range s.outExtra {
+		oset[k] = v
 	}
-	ocfg, err := secopsout.LoadConfig(flb.MapConfig{"bucket": s.bucket, "endpoint": s.s3.url, "region": "us-east-1", "upload_timeout": "10s"})
+	ocfg, err := secopsout.LoadConfig(oset)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if p.out, err = secopsout.New(context.Background(), ocfg, p.outLog); err != nil {
-		t.Fatal(err)
+		return nil, err
+	}
+	if p.eng, err = digicertin.New(cfg, p.inLog); err != nil {
+		p.out.Close()
+		return nil, err
 	}
 	p.eng.Start()
 	go p.loop()
 	t.Cleanup(p.close)
-	return p
+	return p, nil
 }
 
 func (p *faultPipe) loop() {
@@ -154,10 +177,8 @@ func (p *faultPipe) loop() {
 			return
 		case <-tick.C:
 		}
-		var buf []byte
-		if n, batch := p.eng.Collect(func(n int) []byte { buf = make([]byte, n); return buf }); n > 0 {
-			queue = append(queue, &faultChunk{data: buf[:n]})
-			p.eng.Release(batch)
+		if !p.hold.Load() {
+			p.collect(&queue)
 		}
 		now := time.Now()
 		kept := queue[:0]
@@ -187,6 +208,22 @@ func (p *faultPipe) loop() {
 		p.queued = len(queue)
 		p.mu.Unlock()
 	}
+}
+
+// collect calls the input's collect callback once and queues its records
+// as a chunk, then the cleanup callback.
+func (p *faultPipe) collect(queue *[]*faultChunk) {
+	var buf []byte
+	n, batch := p.eng.Collect(func(n int) []byte { buf = make([]byte, n); return buf })
+	if n == 0 {
+		return
+	}
+	data := buf[:n]
+	if p.mangle != nil {
+		data = p.mangle(data)
+	}
+	*queue = append(*queue, &faultChunk{data: data})
+	p.eng.Release(batch)
 }
 
 // idle reports whether no chunk waits in the emulated Fluent Bit.
