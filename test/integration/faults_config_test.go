@@ -419,11 +419,7 @@ func caseJournalDamaged(t *testing.T) {
 	}
 	p = s.start(t, runEvery, nil)
 	got := s.settle(t, p, total(want), 20*time.Second)
-	shortest := len(truth[0].JSON)
-	for _, e := range truth {
-		shortest = min(shortest, len(e.JSON))
-	}
-	s.result(t, faultName(t), got, want, 64000/shortest,
+	s.result(t, faultName(t), got, want, rowsPerHandOver(t, truth, 64000),
 		fmt.Sprintf("%s; stopped with %d rows stored, restored the copy; duplicates ≤ one hand-over (64 kB)", note, total(before)))
 }
 
