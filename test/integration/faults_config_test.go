@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,8 +40,8 @@ func configFaultCases() []faultCase {
 		{name: "state/journal-damaged-mid-file", run: caseJournalDamaged},
 		{name: "state/symlinked-state-file", run: caseStateSymlink},
 		{name: "config/prefix-dotdot", run: casePrefixDotDot},
-		{name: "run-mode/first-download-truncated", run: caseFirstDownloadFails(digicertsim.Fault{Kind: digicertsim.FaultTruncate, Abort: true})},
-		{name: "run-mode/first-download-overlap-zip", run: caseFirstDownloadFails(digicertsim.Fault{Kind: digicertsim.FaultOverlapZip})},
+		{name: "run-mode/first-download-truncated", run: caseFirstDownloadFails(false)},
+		{name: "run-mode/first-download-overlap-zip", run: caseFirstDownloadFails(true)},
 	}
 }
 
@@ -475,26 +476,53 @@ func casePrefixDotDot(t *testing.T) {
 	s.result(t, faultName(t), got, want, 0, note)
 }
 
-// caseFirstDownloadFails: run mode; the first run's download fails once.
-// interval is an hour, so no later run brings the rows: the failed run
-// itself must be downloaded again.
-func caseFirstDownloadFails(f digicertsim.Fault) func(t *testing.T) {
+// caseFirstDownloadFails: run mode; the first run's download fails once
+// (a ZIP of overlapping entries, or a body cut short), and before the next
+// poll the report's window moves past its rows (the simulated clock jumps
+// 3 hours; each run covers 2): later runs no longer hold them, so they
+// arrive only if the failed run itself is downloaded again.
+func caseFirstDownloadFails(overlap bool) func(t *testing.T) {
 	return func(t *testing.T) {
-		s := newFaultSetup(t, nil)
-		f.Path = "/reports/v1/report/*/*/*" // the run's rows, /json or /download
-		s.sim.Inject(f)
-		want := truthOf(t, s.sim.GroundTruth())
-		p := s.start(t, time.Hour, nil)
+		s := newFaultSetup(t, func(c *digicertsim.Config) { c.Window = 2 * time.Hour })
+		s.dc.setHook(onFirstBody(func(w http.ResponseWriter, r *http.Request) {
+			rec := s.dc.simAnswer(r)
+			body := rec.Body.Bytes()
+			if overlap {
+				w.Header().Set("Content-Type", "application/zip")
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write(overlappingZip(t, body, 40))
+			} else {
+				// The declared length is the whole body: the connection
+				// closes after half of it (unexpected EOF).
+				w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write(body[:len(body)/2])
+			}
+			s.sim.Advance(3 * time.Hour)
+		}))
+		runsOfA := func() int {
+			n := 0
+			for _, r := range s.sim.Runs() {
+				if r.ReportID == dcReportA {
+					n++
+				}
+			}
+			return n
+		}
+		p := s.start(t, runEvery, nil)
+		for deadline := time.Now().Add(10 * time.Second); runsOfA() < 2 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		want := runsTruth(t, s.sim) // the failed run's rows and the later runs'
 		got := s.settle(t, p, total(want), 10*time.Second)
 		if total(got) < total(want) {
 			t.Logf("input's log:\n%s", p.inLog)
 		}
-		runs := 0
-		for _, r := range s.sim.Runs() {
-			if r.ReportID == dcReportA {
-				runs++
-			}
+		what := "a body cut in half"
+		if overlap {
+			what = "a ZIP of 40 overlapping entries"
 		}
-		s.result(t, faultName(t), got, want, 0, fmt.Sprintf("first download: %v once; interval 1h; %d run(s) made", f.Kind, runs))
+		s.result(t, faultName(t), got, want, 0, fmt.Sprintf("first download: %s; then the window moves past its rows; %d runs", what, runsOfA()))
 	}
 }

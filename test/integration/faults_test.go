@@ -25,9 +25,7 @@ import (
 // their row is printed, but a miss does not fail the suite. Each entry says
 // which item of the issue fixes it. Remove an entry when its fix is merged;
 // a case that passes while still listed is reported as such.
-var pendingFix = map[string]string{
-	"run-mode/first-download-overlap-zip": "run-mode retry (helper fixes)",
-}
+var pendingFix = map[string]string{}
 
 // faultResult is one row of the table.
 type faultResult struct {
