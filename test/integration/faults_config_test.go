@@ -282,7 +282,7 @@ func caseKeyPlanted(echo bool) func(t *testing.T) {
 	}
 }
 
-// Old unkeyed row hash constants (plugin/input/hash.go): a 16-byte aligned
+// Old unkeyed row hash constants (internal/digicertin/hash.go): a 16-byte aligned
 // block (hk1, hk4) in a row's msgpack body zeroed both lanes whatever came
 // before, so two rows differing only before it collided.
 const (
