@@ -118,6 +118,10 @@ func TestFaultSuite(t *testing.T) { runFaultCases(t, faultCases()) }
 // that make test-arm64, which selects host tests by name, runs them).
 func TestHostFaultKill(t *testing.T) { runFaultCases(t, sigkillCases()) }
 
+// TestHostFaultSecrets is the planted-key cases, which run the input in the
+// C host (a separate test for the same reason).
+func TestHostFaultSecrets(t *testing.T) { runFaultCases(t, secretFaultCases()) }
+
 // runFaultCases runs cases and then logs the table of every case run so
 // far in this process, and writes it to $FAULT_TABLE.
 func runFaultCases(t *testing.T, cases []faultCase) {

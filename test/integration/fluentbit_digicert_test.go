@@ -97,6 +97,25 @@ func (fb *dcFB) gone() bool {
 	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
 
+// mustFailStart waits for a Fluent Bit that must refuse to start (what is
+// named by why) to exit, and returns its log; running on for a minute, or
+// exiting with code 0, fails the test.
+func (fb *dcFB) mustFailStart(t *testing.T, why string) string {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fb.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		fb.stop(t)
+		t.Fatalf("fluent-bit kept running with %s\n%s", why, fb.log.String())
+	}
+	if fb.cmd.ProcessState.ExitCode() == 0 {
+		t.Errorf("exit code 0 with %s", why)
+	}
+	return fb.log.String()
+}
+
 // stop sends SIGTERM and waits, as an operator (or docker stop) does.
 func (fb *dcFB) stop(t *testing.T) int {
 	t.Helper()
@@ -252,18 +271,7 @@ func TestFluentBitDigicertBadConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			fb := dcStartFB(t, bin, "-e", so, "-c", conf)
-			done := make(chan error, 1)
-			go func() { done <- fb.cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				fb.stop(t)
-				t.Fatalf("fluent-bit kept running with an invalid input\n%s", fb.log.String())
-			}
-			log := fb.log.String()
-			if fb.cmd.ProcessState.ExitCode() == 0 {
-				t.Errorf("exit code 0 with an invalid input")
-			}
+			log := fb.mustFailStart(t, "an invalid input")
 			if !regexp.MustCompile(`\[error\] \[in_digicert#1\] ` + regexp.QuoteMeta(c.want)).MatchString(log) {
 				t.Errorf("no error line %q:\n%s", c.want, log)
 			}

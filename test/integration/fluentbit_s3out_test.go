@@ -35,18 +35,7 @@ func TestFluentBitS3OutUnusableBucketStopsAtStart(t *testing.T) {
 			}
 			t.Setenv("AWS_SECRET_ACCESS_KEY", c.secret)
 			fb := dcStartFB(t, bin, "-e", so, "-c", conf)
-			done := make(chan error, 1)
-			go func() { done <- fb.cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				fb.stop(t)
-				t.Fatalf("fluent-bit kept running with an unusable bucket\n%s", fb.log.String())
-			}
-			log := fb.log.String()
-			if fb.cmd.ProcessState.ExitCode() == 0 {
-				t.Errorf("exit code 0 with an unusable bucket")
-			}
+			log := fb.mustFailStart(t, "an unusable bucket")
 			if !regexp.MustCompile(`\[error\] \[out_secops_s3#1\] secops_s3: ` + c.want).MatchString(log) {
 				t.Errorf("no error line matching %q:\n%s", c.want, log)
 			}
