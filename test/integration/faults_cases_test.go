@@ -255,7 +255,7 @@ func caseS3Fault(f s3Fault, window time.Duration) func(t *testing.T) {
 		s := newFaultSetup(t, func(c *digicertsim.Config) { c.Backlog = time.Hour })
 		var mu sync.Mutex
 		var until time.Time
-		s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		s.s3.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 			mu.Lock()
 			on := !until.IsZero() && time.Now().Before(until)
 			mu.Unlock()
@@ -294,7 +294,7 @@ func caseS3Down(d time.Duration) func(t *testing.T) {
 		s.quiet = 5 * time.Second // retries back off up to 2 s
 		var mu sync.Mutex
 		down := false
-		s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		s.s3.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			if down {

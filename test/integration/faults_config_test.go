@@ -104,7 +104,7 @@ func caseNonMapRecord(t *testing.T) {
 // PUTs (If-None-Match) is refused at start; then the real server.
 func caseNoCondWrites(t *testing.T) {
 	s := newFaultSetup(t, nil)
-	s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+	s.s3.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPut || r.Header.Get("If-None-Match") == "" {
 			return false
 		}
@@ -112,7 +112,7 @@ func caseNoCondWrites(t *testing.T) {
 		return true
 	})
 	note := s.refusedStart(t, nil, "does not support conditional writes (If-None-Match, NotImplemented)")
-	s.s3.setFault(nil)
+	s.s3.setHook(nil)
 	p := s.start(t, runEvery, nil)
 	want := truthOf(t, s.sim.GroundTruth())
 	got := s.settle(t, p, total(want), 10*time.Second)

@@ -98,7 +98,7 @@ func newFaultSetup(t *testing.T, mod func(*digicertsim.Config)) *faultSetup {
 		mod(&cfg)
 	}
 	sim := digicertsim.New(cfg)
-	dc := &dcProxy{sim: sim}
+	dc := &dcProxy{hooked: hooked{next: sim}, sim: sim}
 	srv := httptest.NewServer(dc)
 	t.Cleanup(srv.Close)
 	dc.url = srv.URL
@@ -280,29 +280,36 @@ func (s *faultSetup) result(t *testing.T, scenario string, got, want map[string]
 	faultRecord(t, faultResult{Scenario: scenario, Expected: total(want), Found: found, Dups: dups, Lost: lost, Bound: bound, Note: note})
 }
 
-// dcProxy serves the simulator, letting a case replace or alter answers.
-type dcProxy struct {
-	sim *digicertsim.Server
-	url string
+// hooked serves next, unless the hook a case set answers the request first.
+type hooked struct {
+	next http.Handler
 
 	mu   sync.Mutex
 	hook func(w http.ResponseWriter, r *http.Request) bool // true: answered
 }
 
-func (d *dcProxy) setHook(h func(w http.ResponseWriter, r *http.Request) bool) {
-	d.mu.Lock()
-	d.hook = h
-	d.mu.Unlock()
+// setHook sets (nil: clears) the hook.
+func (h *hooked) setHook(f func(w http.ResponseWriter, r *http.Request) bool) {
+	h.mu.Lock()
+	h.hook = f
+	h.mu.Unlock()
 }
 
-func (d *dcProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	d.mu.Lock()
-	h := d.hook
-	d.mu.Unlock()
-	if h != nil && h(w, r) {
+func (h *hooked) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	f := h.hook
+	h.mu.Unlock()
+	if f != nil && f(w, r) {
 		return
 	}
-	d.sim.ServeHTTP(w, r)
+	h.next.ServeHTTP(w, r)
+}
+
+// dcProxy serves the simulator, letting a case replace or alter answers.
+type dcProxy struct {
+	hooked
+	sim *digicertsim.Server
+	url string
 }
 
 // simAnswer is the simulator's answer to r, in full.
@@ -333,13 +340,11 @@ func isBody(r *http.Request) (runID string, ok bool) {
 	return "", false
 }
 
-// s3Proxy forwards to versitygw unless a fault is set.
+// s3Proxy forwards to versitygw unless a case's hook answers.
 type s3Proxy struct {
+	hooked
 	url string
 	rp  *httputil.ReverseProxy
-
-	mu    sync.Mutex
-	fault func(w http.ResponseWriter, r *http.Request) bool // true: answered
 }
 
 func newS3Proxy(t *testing.T, endpoint string) *s3Proxy {
@@ -349,26 +354,11 @@ func newS3Proxy(t *testing.T, endpoint string) *s3Proxy {
 		t.Fatal(err)
 	}
 	p := &s3Proxy{rp: httputil.NewSingleHostReverseProxy(u)}
+	p.next = p.rp
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	p.url = srv.URL
 	return p
-}
-
-func (p *s3Proxy) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
-	p.mu.Lock()
-	p.fault = f
-	p.mu.Unlock()
-}
-
-func (p *s3Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	f := p.fault
-	p.mu.Unlock()
-	if f != nil && f(w, r) {
-		return
-	}
-	p.rp.ServeHTTP(w, r)
 }
 
 // s3Error answers as S3 does: an XML error body with code.

@@ -177,7 +177,7 @@ func caseKillOutput(stored bool) func(t *testing.T) {
 		file := writeChunk(t, chunk)
 		inPut := make(chan struct{})
 		var once sync.Once
-		s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		s.s3.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 			if !isUpload(r) {
 				return false
 			}
@@ -206,7 +206,7 @@ func caseKillOutput(stored bool) func(t *testing.T) {
 			t.Fatalf("no PUT in a minute\n%s", h1.stderr.String())
 		}
 		killHost(t, h1)
-		s.s3.setFault(nil)
+		s.s3.setHook(nil)
 		run := runS3OutHost(t, [][]string{props}, "flush 0 "+file+" "+faultTag)
 		got, objects := bucketRows(t, s.client, s.bucket, "digicert/logs/")
 		note := "killed in the PUT, before S3 stored it"
@@ -282,7 +282,7 @@ func caseKillFB(when string) func(t *testing.T) {
 				trickle(w, r, s.dc.simAnswer(r), 200, 20*time.Millisecond)
 			}))
 		case "upload", "answer":
-			s.s3.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			s.s3.setHook(func(w http.ResponseWriter, r *http.Request) bool {
 				if !isUpload(r) {
 					return false
 				}
@@ -320,7 +320,7 @@ func caseKillFB(when string) func(t *testing.T) {
 		_ = fb.cmd.Process.Kill()
 		_ = fb.cmd.Wait()
 		before, _ := bucketRows(t, s.client, s.bucket, "digicert/logs/")
-		s.s3.setFault(nil)
+		s.s3.setHook(nil)
 		s.dc.setHook(nil)
 
 		log1 := fb.log.String()
