@@ -14,6 +14,9 @@
 //     new Fluent Bit on the same state runs the report (an hourly run of a
 //     busy account): seconds from the download to the last new object, and
 //     its peak RSS next to the steady state's;
+//   - hourly: the same backfill and small run on a quiet account, whose
+//     24-hour window holds ~24,000 rows, so the run finds ~1,000 new rows
+//     an hour later (the backfill of this account is not printed);
 //   - limit: the same rows, encoded beforehand, handed to Fluent Bit by a
 //     trivial Go input (limitin) at the same per-collect size into the null
 //     output, with the same service and storage settings.
@@ -69,7 +72,9 @@ const (
 type options struct {
 	fb, plugins, vgw, config, work string
 	rows, perCollect, runs         int
+	hourlyRows                     int
 	phases                         string
+	hourly                         bool // this pass is the hourly phase's account
 	keep                           bool
 	perf                           bool
 	timeout                        time.Duration
@@ -85,7 +90,8 @@ func main() {
 	flag.IntVar(&o.rows, "rows", 1_000_000, "about this many rows in the report")
 	flag.IntVar(&o.perCollect, "limit-per-collect", 0, "bytes per collect of the limit input (default: the config's max_bytes_per_collect, else the input's default)")
 	flag.IntVar(&o.runs, "runs", 1, "measure this many times (each with fresh state)")
-	flag.StringVar(&o.phases, "phases", "backfill,steady,small,limit", "what to measure")
+	flag.StringVar(&o.phases, "phases", "backfill,steady,small,hourly,limit", "what to measure")
+	flag.IntVar(&o.hourlyRows, "hourly-rows", 24_000, "rows in the 24-hour window of the hourly phase's account")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs, objects)")
 	flag.BoolVar(&o.perf, "perf", false, "record each phase with perf (cpu-clock) into the working directory; build the plugins unstripped to see Go symbols")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on a phase after this long")
@@ -124,6 +130,13 @@ func run(o options) error {
 		if err := runOnce(o, string(shipped), i); err != nil {
 			return err
 		}
+		if phaseSet(o.phases)["hourly"] {
+			h := o
+			h.rows, h.phases, h.hourly = o.hourlyRows, "backfill,small", true
+			if err := runOnce(h, string(shipped), i); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -132,6 +145,9 @@ func runOnce(o options, shipped string, n int) error {
 	work := o.work
 	if work != "" && o.runs > 1 {
 		work = filepath.Join(work, fmt.Sprintf("run-%d", n+1)) // fresh state every run
+	}
+	if work != "" && o.hourly {
+		work = filepath.Join(work, "hourly")
 	}
 	if work == "" {
 		d, err := os.MkdirTemp("", "benchfb-")
@@ -162,10 +178,7 @@ func runOnce(o options, shipped string, n int) error {
 	fmt.Printf("report: %d rows, %.1f MB %s\n", len(sim.truth), float64(len(sim.body))/1e6, kind)
 
 	rows := sim.truth // the small phase moves the report on; the limit hands these
-	want := map[string]bool{}
-	for _, p := range strings.Split(o.phases, ",") {
-		want[strings.TrimSpace(p)] = true
-	}
+	want := phaseSet(o.phases)
 	env := append(os.Environ(),
 		"IN_DIGICERT_MEMSTATS="+filepath.Join(work, "in_digicert.mem"),
 		"OUT_SECOPS_S3_MEMSTATS="+filepath.Join(work, "out_secops_s3.mem"),
@@ -190,8 +203,10 @@ func runOnce(o options, shipped string, n int) error {
 		if err != nil {
 			return err
 		}
-		r.print("backfill")
-		r.check(8, 0, 300)
+		if !o.hourly {
+			r.print("backfill")
+			r.check(8, 0, 300)
+		}
 		if want["steady"] {
 			r, err := steady(o, sim, vgw, cfgPath, env, work)
 			if err != nil {
@@ -205,7 +220,12 @@ func runOnce(o options, shipped string, n int) error {
 			if err != nil {
 				return err
 			}
-			r.print("small run")
+			if o.hourly {
+				r.print(fmt.Sprintf("hourly run (%d-row window)", len(sim.truth)))
+			} else {
+				r.print("small run")
+			}
+			r.check(2, 0, 0)
 		}
 	}
 	if want["limit"] {
@@ -470,10 +490,10 @@ pipeline:
     - name: benchlimit
       tag: digicert.audit
       storage.type: filesystem
-  outputs:
+%s  outputs:
     - name: "null"
       match: "*"
-`, serviceSection(shippedCfg, filepath.Join(dir, "storage")), so)
+`, serviceSection(shippedCfg, filepath.Join(dir, "storage")), so, threadedLine(shippedCfg))
 	cfgPath := filepath.Join(dir, "fluent-bit.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return result{}, err
@@ -1129,4 +1149,25 @@ func fbVersion(bin string) string {
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
 	return strings.TrimSpace(line)
+}
+
+// threadedLine carries the digicert input's `threaded` setting over to the
+// limit input, so both run in the same thread model.
+func threadedLine(cfg string) string {
+	for _, line := range strings.Split(cfg, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && k == "threaded" {
+			return "      threaded: " + strings.TrimSpace(v) + "\n"
+		}
+	}
+	return ""
+}
+
+// phaseSet is the set of phases named in a -phases list.
+func phaseSet(list string) map[string]bool {
+	want := map[string]bool{}
+	for _, p := range strings.Split(list, ",") {
+		want[strings.TrimSpace(p)] = true
+	}
+	return want
 }
