@@ -3,6 +3,7 @@ package digicertin
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -163,16 +164,70 @@ func compareLedger(t *testing.T, l *ledger, ref *refLedger) {
 	}
 }
 
-func BenchmarkLedgerObserve1M(b *testing.B) {
-	hashes := make([]rowHash, 1_000_000)
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// reportLedgerBytes reports the heap that the ledger build returns holds,
+// per row: what the runtime allocated for it (size classes and pages
+// included), measured, not computed from the entry size.
+func reportLedgerBytes(b *testing.B, build func() *ledger) {
+	b.Helper()
+	before := liveHeap()
+	l := build()
+	after := liveHeap()
+	b.ReportMetric(float64(after-before)/float64(l.len()), "ledger-bytes/row")
+	runtime.KeepAlive(l)
+	runtime.KeepAlive(build) // and the rows it reads, live in both measurements
+}
+
+func ledgerHashes(n int) []rowHash {
+	hashes := make([]rowHash, n)
 	for i := range hashes {
 		hashes[i] = hashBody(binary.LittleEndian.AppendUint64(nil, uint64(i)))
 	}
-	b.ReportAllocs()
-	for b.Loop() {
+	return hashes
+}
+
+// BenchmarkLedgerObserve1M is a backfill's dedup cost: a million new rows
+// observed into an empty ledger, which grows as they come.
+func BenchmarkLedgerObserve1M(b *testing.B) {
+	hashes := ledgerHashes(1_000_000)
+	observeAll := func() *ledger {
 		l := newLedger()
 		for i, h := range hashes {
 			l.observe(h, uint32(i), 0, 1, 0, 0)
+		}
+		return l
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		observeAll()
+	}
+	reportLedgerBytes(b, observeAll)
+}
+
+// BenchmarkLedgerSteady1M is the steady state's dedup cost: a run of a
+// million rows that the ledger (loaded from a checkpoint) already knows as
+// shipped, each iteration a new run.
+func BenchmarkLedgerSteady1M(b *testing.B) {
+	hashes := ledgerHashes(1_000_000)
+	l := newLedger()
+	l.reserve(len(hashes))
+	for i, h := range hashes {
+		l.commit(rowMeta{hash: h, sec: uint32(i), count: 1})
+	}
+	gen := uint32(0)
+	for b.Loop() {
+		gen++
+		for i, h := range hashes {
+			if d, _ := l.observe(h, uint32(i), 0, gen, 0, 0); d != skipShipped {
+				b.Fatalf("row %d: %v, want skipShipped", i, d)
+			}
 		}
 	}
 }
@@ -221,7 +276,7 @@ func BenchmarkLedgerLoad1M(b *testing.B) {
 	}
 	for _, reserve := range []bool{false, true} {
 		b.Run(map[bool]string{false: "grow", true: "reserved"}[reserve], func(b *testing.B) {
-			for b.Loop() {
+			load := func() *ledger {
 				l := newLedger()
 				if reserve {
 					l.reserve(len(metas))
@@ -229,7 +284,12 @@ func BenchmarkLedgerLoad1M(b *testing.B) {
 				for _, m := range metas {
 					l.commit(m)
 				}
+				return l
 			}
+			for b.Loop() {
+				load()
+			}
+			reportLedgerBytes(b, load)
 		})
 	}
 }
