@@ -2,6 +2,7 @@ package digicertin
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 )
 
@@ -41,9 +42,16 @@ func readMeta(b []byte) rowMeta {
 	return m
 }
 
-// entry is what the ledger knows about one row content: 36 bytes (its
-// untimed flag lives in the table's tag byte). A Go map of the same data took
-// ~100 bytes a row; 1,000,000 rows now take ~45-60 MB with the table's slack.
+// entry is what the ledger knows about one row content: 24 bytes, plus the
+// table's tag byte (which holds its untimed flag) and the table's slack.
+// A Go map of the same data took ~100 bytes a row.
+//
+// Counts are occurrences of identical rows within one second, almost always
+// 1, so they are held in a byte each. They are never allowed to be wrong (too
+// low repeats rows, too high loses them): a row whose counts do not fit is
+// "wide", its three counts set to wideCount and held exactly in the ledger's
+// wide table. promised is the largest of the three (see observe, commit,
+// adopt), so promised == wideCount tells a wide entry.
 //
 // For untimed rows (flagUntimed) sec is the collection time at which the row
 // was last seen in a run, not an event time. There is no event time to hold
@@ -55,10 +63,19 @@ func readMeta(b []byte) rowMeta {
 type entry struct {
 	hash     rowHash
 	sec      uint32
-	shipped  uint32 // occurrences durably handed to Fluent Bit (released and journaled)
-	promised uint32 // occurrences put into the buffer (≥ shipped); memory only
-	runCount uint32 // occurrences seen so far in run runGen
-	runGen   uint32
+	shipped  uint8 // occurrences durably handed to Fluent Bit (released and journaled)
+	promised uint8 // occurrences put into the buffer (≥ shipped); memory only
+	runCount uint8 // occurrences seen so far in run runGen
+	runGen   uint8 // the ledger's number of that run (ledger.run); 0 = none
+}
+
+// wideCount marks an entry whose counts are in ledger.wide; narrow counts
+// are at most wideCount-1.
+const wideCount = 0xff
+
+// rowCounts are a row's counts at full width.
+type rowCounts struct {
+	shipped, promised, runCount uint32
 }
 
 // ledger is the dedup state: per-row occurrence counts and the watermark.
@@ -79,6 +96,15 @@ type ledger struct {
 	shards [ledgerShards]shard
 	n      int    // rows known
 	wm     uint32 // durable watermark: newest event time shipped (unix s); 0 = none yet
+
+	wide map[rowHash]*rowCounts // counts of the wide entries (see entry)
+
+	// Entries number runs in a byte: gen is the caller's generation of the
+	// run last observed and run its number. When run would wrap, every
+	// entry's runGen is cleared first, so no entry counted in an old run
+	// looks counted in the new one.
+	gen uint32
+	run uint8
 }
 
 func newLedger() *ledger { return &ledger{} }
@@ -86,7 +112,8 @@ func newLedger() *ledger { return &ledger{} }
 // len is the number of distinct rows known.
 func (l *ledger) len() int { return l.n }
 
-// each calls fn for every known row; fn must not change the ledger.
+// each calls fn for every known row; fn must not change the ledger. The
+// row's counts are l.counts(e).
 func (l *ledger) each(fn func(h rowHash, e *entry, flags uint8)) {
 	for si := range l.shards {
 		s := &l.shards[si]
@@ -96,6 +123,53 @@ func (l *ledger) each(fn func(h rowHash, e *entry, flags uint8)) {
 			}
 		}
 	}
+}
+
+// counts returns the counts of e, an entry of l.
+func (l *ledger) counts(e *entry) rowCounts {
+	if e.promised == wideCount {
+		return *l.wide[e.hash]
+	}
+	return rowCounts{uint32(e.shipped), uint32(e.promised), uint32(e.runCount)}
+}
+
+// widen makes e wide, if it is not, and returns its counts to update.
+func (l *ledger) widen(e *entry) *rowCounts {
+	if e.promised == wideCount {
+		return l.wide[e.hash]
+	}
+	c := &rowCounts{uint32(e.shipped), uint32(e.promised), uint32(e.runCount)}
+	if l.wide == nil {
+		l.wide = map[rowHash]*rowCounts{}
+	}
+	l.wide[e.hash] = c
+	e.shipped, e.promised, e.runCount = wideCount, wideCount, wideCount
+	return c
+}
+
+// runOf returns the entries' number for run generation gen; a new gen is
+// the next run.
+func (l *ledger) runOf(gen uint32) uint8 {
+	if gen != l.gen {
+		l.gen = gen
+		if l.run == math.MaxUint8 {
+			l.clearRuns()
+		}
+		l.run++
+	}
+	return l.run
+}
+
+// clearRuns forgets which run every entry was last counted in (once every
+// 255 runs: one pass over the table).
+func (l *ledger) clearRuns() {
+	for si := range l.shards {
+		ents := l.shards[si].ents
+		for i := range ents {
+			ents[i].runGen = 0
+		}
+	}
+	l.run = 0
 }
 
 // find returns the entry for h and its flags, inserting a new one with
@@ -122,25 +196,42 @@ const (
 // emit it. cutoff (unix s, 0 = none) drops timed rows older than the window
 // without touching the ledger. now is the collection time (unix s) used for
 // untimed rows. On emitRow, count is the occurrence number to journal.
+// Runs are counted one after another: a gen other than the last one's starts
+// a new count.
 func (l *ledger) observe(h rowHash, sec uint32, flags uint8, gen, cutoff, now uint32) (d decision, count uint32) {
 	if flags&flagUntimed == 0 && sec < cutoff {
 		return skipOld, 0
 	}
+	run := l.runOf(gen)
 	e, eflags := l.find(h, sec, flags)
 	if eflags&flagUntimed != 0 {
 		e.sec = max(e.sec, now)
 	}
-	if e.runGen != gen {
-		e.runGen, e.runCount = gen, 0
+	fresh := e.runGen != run
+	e.runGen = run
+	if e.promised != wideCount {
+		if fresh {
+			e.runCount = 0
+		}
+		if e.runCount < wideCount-1 {
+			e.runCount++
+			if e.runCount > e.promised {
+				e.promised = e.runCount
+				return emitRow, uint32(e.runCount)
+			}
+			return skipShipped, uint32(e.runCount)
+		}
 	}
-	e.runCount++
-	count = e.runCount
-	d = skipShipped
-	if count > e.promised {
-		e.promised = count
-		d = emitRow
+	c := l.widen(e)
+	if fresh {
+		c.runCount = 0
 	}
-	return d, count
+	c.runCount++
+	if c.runCount > c.promised {
+		c.promised = c.runCount
+		return emitRow, c.runCount
+	}
+	return skipShipped, c.runCount
 }
 
 // commit applies released rows: shipped becomes the highest occurrence
@@ -149,8 +240,14 @@ func (l *ledger) observe(h rowHash, sec uint32, flags uint8, gen, cutoff, now ui
 func (l *ledger) commit(m rowMeta) {
 	e, _ := l.find(m.hash, m.sec, m.flags)
 	e.sec = max(e.sec, m.sec)
-	e.shipped = max(e.shipped, m.count)
-	e.promised = max(e.promised, e.shipped)
+	if e.promised != wideCount && m.count < wideCount {
+		e.shipped = max(e.shipped, uint8(m.count))
+		e.promised = max(e.promised, e.shipped)
+	} else {
+		c := l.widen(e)
+		c.shipped = max(c.shipped, m.count)
+		c.promised = max(c.promised, c.shipped)
+	}
 	if m.flags&flagUntimed == 0 {
 		l.wm = max(l.wm, m.sec)
 	}
@@ -160,55 +257,78 @@ func (l *ledger) commit(m rowMeta) {
 // not being counted by the active run (activeGen; 0 = none). Keeping in-flight
 // rows means a late Release still finds its entry.
 func (l *ledger) prune(floor, activeGen uint32) int {
+	var active uint8 // entries' number of the active run; 0 = none counted yet
+	if activeGen != 0 && activeGen == l.gen {
+		active = l.run
+	}
 	n := 0
 	for si := range l.shards {
 		n += l.shards[si].removeIf(func(e *entry) bool {
-			return e.sec < floor && e.promised == e.shipped && (activeGen == 0 || e.runGen != activeGen)
+			if e.sec >= floor || (active != 0 && e.runGen == active) {
+				return false
+			}
+			if e.promised != wideCount {
+				return e.promised == e.shipped
+			}
+			if c := l.wide[e.hash]; c.promised != c.shipped {
+				return false
+			}
+			delete(l.wide, e.hash)
+			return true
 		})
 	}
 	l.n -= n
 	return n
 }
 
-// take removes and returns the entry for h, if known.
-func (l *ledger) take(h rowHash) (entry, uint8, bool) {
+// take removes and returns the entry for h, if known, with its counts.
+func (l *ledger) take(h rowHash) (entry, rowCounts, uint8, bool) {
 	s := &l.shards[h[15]]
 	if len(s.tags) == 0 {
-		return entry{}, 0, false
+		return entry{}, rowCounts{}, 0, false
 	}
 	want := tagUsed | h[14]&tagHash
 	for i := s.home(&h); s.tags[i] != 0; {
 		if t := s.tags[i]; t&^tagUntimed == want && s.ents[i].hash == h {
 			e := s.ents[i]
+			c := l.counts(&e)
+			delete(l.wide, h)
 			s.remove(i)
 			l.n--
-			return e, tagFlags(t), true
+			return e, c, tagFlags(t), true
 		}
 		if i++; i == len(s.tags) {
 			i = 0
 		}
 	}
-	return entry{}, 0, false
+	return entry{}, rowCounts{}, 0, false
 }
 
 // adopt moves what old knows about a row under hash lh (its format version
 // 2 hash) to the same row's keyed hash h in l, keeping the larger counts.
 func (l *ledger) adopt(old *ledger, lh, h rowHash) {
-	oe, flags, ok := old.take(lh)
+	oe, oc, flags, ok := old.take(lh)
 	if !ok {
 		return
 	}
 	e, _ := l.find(h, oe.sec, flags)
 	e.sec = max(e.sec, oe.sec)
-	e.shipped = max(e.shipped, oe.shipped)
-	e.promised = max(e.promised, oe.promised, e.shipped)
+	c := l.counts(e)
+	shipped := max(c.shipped, oc.shipped)
+	promised := max(c.promised, oc.promised, shipped)
+	if e.promised != wideCount && promised < wideCount {
+		e.shipped, e.promised = uint8(shipped), uint8(promised)
+		return
+	}
+	w := l.widen(e)
+	w.shipped, w.promised = shipped, promised
 }
 
 // durable calls fn for every row with released occurrences: what a snapshot holds.
 func (l *ledger) durable(fn func(rowMeta)) {
 	l.each(func(h rowHash, e *entry, flags uint8) {
-		if e.shipped > 0 {
-			fn(rowMeta{hash: h, sec: e.sec, count: e.shipped, flags: flags})
+		if shipped := l.counts(e).shipped; shipped > 0 {
+			fn(rowMeta{hash: h, sec: e.sec, count: shipped, flags: flags})
 		}
 	})
 }

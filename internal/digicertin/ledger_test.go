@@ -68,99 +68,206 @@ func (l *refLedger) prune(floor, activeGen uint32) int {
 	return n
 }
 
+// modelRig runs the ledger and the map-based model side by side and fails
+// the test on the first difference.
+type modelRig struct {
+	t       *testing.T
+	l       *ledger
+	ref     *refLedger
+	gen     uint32
+	pending []rowMeta // emitted, not released yet
+}
+
+func newModelRig(t *testing.T) *modelRig {
+	return &modelRig{t: t, l: newLedger(), ref: &refLedger{m: map[rowHash]refEntry{}}}
+}
+
+// observe observes one row in both (run r.gen); an emitted row becomes pending.
+func (r *modelRig) observe(h rowHash, sec uint32, flags uint8, cutoff, now uint32) decision {
+	r.t.Helper()
+	d1, c1 := r.l.observe(h, sec, flags, r.gen, cutoff, now)
+	d2, c2 := r.ref.observe(h, sec, flags, r.gen, cutoff, now)
+	if d1 != d2 || c1 != c2 {
+		r.t.Fatalf("run %d: observe = %v, %d; model %v, %d", r.gen, d1, c1, d2, c2)
+	}
+	if d1 == emitRow {
+		m := rowMeta{hash: h, sec: sec, count: c1, flags: flags}
+		if flags != 0 {
+			m.sec = now
+		}
+		r.pending = append(r.pending, m)
+	}
+	return d1
+}
+
+// release commits all but the last keep pending rows in both.
+func (r *modelRig) release(keep int) {
+	keep = min(keep, len(r.pending))
+	for _, m := range r.pending[:len(r.pending)-keep] {
+		r.l.commit(m)
+		r.ref.commit(m)
+	}
+	r.pending = append(r.pending[:0], r.pending[len(r.pending)-keep:]...)
+}
+
+func (r *modelRig) prune(floor, active uint32) {
+	r.t.Helper()
+	if a, b := r.l.prune(floor, active), r.ref.prune(floor, active); a != b {
+		r.t.Fatalf("run %d: pruned %d, model %d", r.gen, a, b)
+	}
+}
+
 // The open-addressing ledger behaves exactly like the map-based model under a
 // random mix of observes (with repeats, untimed and old rows), commits and
 // prunes, across growth and shrinking of its shards.
 func TestLedgerMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	l := newLedger()
-	ref := &refLedger{m: map[rowHash]refEntry{}}
+	r := newModelRig(t)
 	// Few distinct rows relative to operations, so rows repeat and collide
 	// in probe runs; the first hash byte is reused across rows to crowd
 	// home slots.
-	hashes := make([]rowHash, 20000)
-	for i := range hashes {
-		binary.LittleEndian.PutUint64(hashes[i][:8], rng.Uint64()&^0xffff)
-		binary.LittleEndian.PutUint64(hashes[i][8:], rng.Uint64())
-	}
-	var pending []rowMeta
-	gen := uint32(0)
+	hashes := crowdedHashes(rng, 20000)
 	for round := range 40 {
-		gen++
+		r.gen++
 		base := uint32(1000 + round*100)
 		for range 5000 {
 			i := rng.IntN(len(hashes))
 			if round > 20 {
 				i = rng.IntN(len(hashes)/4) + len(hashes)/2 // a later, narrower set
 			}
-			sec := base + uint32(i%300)
-			var flags uint8
-			if i%17 == 0 {
-				flags = flagUntimed
-			}
-			now := base + 500
-			d1, c1 := l.observe(hashes[i], sec, flags, gen, base, now)
-			d2, c2 := ref.observe(hashes[i], sec, flags, gen, base, now)
-			if d1 != d2 || c1 != c2 {
-				t.Fatalf("round %d: observe = %v, %d; model %v, %d", round, d1, c1, d2, c2)
-			}
-			if d1 == emitRow {
-				m := rowMeta{hash: hashes[i], sec: sec, count: c1, flags: flags}
-				if flags != 0 {
-					m.sec = now
-				}
-				pending = append(pending, m)
-			}
+			r.observe(hashes[i], base+uint32(i%300), modelFlags(i), base, base+500)
 		}
 		// Release most of what was emitted; keep some in flight.
-		keep := len(pending) / 5
-		for _, m := range pending[:len(pending)-keep] {
-			l.commit(m)
-			ref.commit(m)
-		}
-		pending = append(pending[:0], pending[len(pending)-keep:]...)
+		r.release(len(r.pending) / 5)
 		if round%3 == 2 {
 			active := uint32(0)
 			if round%2 == 0 {
-				active = gen
+				active = r.gen
 			}
-			if a, b := l.prune(base+100, active), ref.prune(base+100, active); a != b {
-				t.Fatalf("round %d: pruned %d, model %d", round, a, b)
-			}
+			r.prune(base+100, active)
 		}
-		compareLedger(t, l, ref)
+		compareLedger(t, r.l, r.ref, r.gen)
 	}
 	// Prune everything: every shard gives its memory back.
-	for _, m := range pending {
-		l.commit(m)
-		ref.commit(m)
-	}
-	l.prune(1<<31, 0)
-	ref.prune(1<<31, 0)
-	compareLedger(t, l, ref)
-	for i := range l.shards {
-		if len(l.shards[i].tags) != 0 {
-			t.Fatalf("shard %d keeps %d slots after everything was pruned", i, len(l.shards[i].tags))
+	r.release(0)
+	r.prune(1<<31, 0)
+	compareLedger(t, r.l, r.ref, r.gen)
+	for i := range r.l.shards {
+		if len(r.l.shards[i].tags) != 0 {
+			t.Fatalf("shard %d keeps %d slots after everything was pruned", i, len(r.l.shards[i].tags))
 		}
 	}
 }
 
-func compareLedger(t *testing.T, l *ledger, ref *refLedger) {
+// The same over 700 runs (the entries' run number wraps twice) of rows that
+// stay known, some of them repeated past a byte's count within a run
+// (counts then live in the wide table), and untimed rows.
+func TestLedgerMatchesModelLongRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	r := newModelRig(t)
+	hashes := crowdedHashes(rng, 3000)
+	hot := []int{0, 1, 17} // 0 and 17: untimed
+	maxWide, wraps := 0, 0
+	for round := range 700 {
+		r.gen++
+		base := uint32(100_000 + round) // rows stay inside the window for ~300 runs
+		for range 300 {
+			i := rng.IntN(len(hashes))
+			if round%100 > 60 {
+				i = rng.IntN(300) // a narrower set for a while
+			}
+			r.observe(hashes[i], base+uint32(i%50), modelFlags(i), base-300, base+60)
+		}
+		if round%37 == 5 {
+			// A burst of identical rows: 250-320 occurrences of one row
+			// in this run (more than the last run's now and then).
+			i := hot[round%len(hot)]
+			for range 250 + rng.IntN(70) {
+				r.observe(hashes[i], base, modelFlags(i), base-300, base+60)
+			}
+		}
+		r.release(rng.IntN(len(r.pending)/3 + 1))
+		if round%5 == 4 {
+			active := uint32(0)
+			if round%2 == 0 {
+				active = r.gen
+			}
+			r.prune(base-250, active)
+		}
+		if round%7 == 0 || round%256 < 3 {
+			compareLedger(t, r.l, r.ref, r.gen)
+		}
+		maxWide = max(maxWide, len(r.l.wide))
+		if r.l.run == 1 {
+			wraps++
+		}
+	}
+	if maxWide == 0 || wraps < 2 {
+		t.Fatalf("the runs never made a row wide (%d) or wrapped the run number twice (%d)", maxWide, wraps)
+	}
+	r.release(0)
+	r.prune(1<<31, 0)
+	compareLedger(t, r.l, r.ref, r.gen)
+	if len(r.l.wide) != 0 {
+		t.Fatalf("wide table keeps %d rows after everything was pruned", len(r.l.wide))
+	}
+}
+
+// modelFlags makes every 17th row untimed.
+func modelFlags(i int) uint8 {
+	if i%17 == 0 {
+		return flagUntimed
+	}
+	return 0
+}
+
+// crowdedHashes returns n random row hashes whose first two bytes are zero,
+// so rows share home slots.
+func crowdedHashes(rng *rand.Rand, n int) []rowHash {
+	hashes := make([]rowHash, n)
+	for i := range hashes {
+		binary.LittleEndian.PutUint64(hashes[i][:8], rng.Uint64()&^0xffff)
+		binary.LittleEndian.PutUint64(hashes[i][8:], rng.Uint64())
+	}
+	return hashes
+}
+
+// compareLedger checks that l and the model know the same rows with the same
+// counts, that the same rows are being counted in run gen (with the same
+// count), and that the wide table holds exactly the wide entries.
+func compareLedger(t *testing.T, l *ledger, ref *refLedger, gen uint32) {
 	t.Helper()
 	if l.len() != len(ref.m) || l.wm != ref.wm {
 		t.Fatalf("ledger has %d rows, watermark %d; model %d, %d", l.len(), l.wm, len(ref.m), ref.wm)
 	}
-	seen := 0
+	seen, wide := 0, 0
 	l.each(func(h rowHash, e *entry, flags uint8) {
 		seen++
 		r, ok := ref.m[h]
-		got := refEntry{e.sec, e.shipped, e.promised, e.runCount, e.runGen, flags}
-		if !ok || got != r {
-			t.Fatalf("row %x: %+v, model %+v (known %v)", h, got, r, ok)
+		c := l.counts(e)
+		got := refEntry{sec: e.sec, shipped: c.shipped, promised: c.promised, flags: flags}
+		if l.gen == gen && e.runGen != 0 && e.runGen == l.run {
+			got.runCount, got.runGen = c.runCount, gen
+		}
+		want := r
+		if want.runGen != gen {
+			want.runCount, want.runGen = 0, 0
+		}
+		if !ok || got != want {
+			t.Fatalf("row %x: %+v, model %+v (known %v)", h, got, want, ok)
+		}
+		if _, inWide := l.wide[h]; inWide != (e.promised == wideCount) {
+			t.Fatalf("row %x: wide table has it: %v, entry %+v", h, inWide, *e)
+		}
+		if e.promised == wideCount {
+			wide++
 		}
 	})
 	if seen != len(ref.m) {
 		t.Fatalf("each visited %d rows, len says %d", seen, len(ref.m))
+	}
+	if wide != len(l.wide) {
+		t.Fatalf("%d wide entries, wide table has %d", wide, len(l.wide))
 	}
 }
 
