@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // flagUntimed marks a row whose event time could not be used (unparseable or
@@ -359,11 +360,12 @@ type shard struct {
 	tags []uint8
 	ents []entry
 	n    int
+	max  int // rows it holds before it grows
 }
 
 const (
 	shardMinSize = 8
-	shardMaxLoad = 0.8  // grow above this; lookups for new rows probe ~13 tags at most on average
+	shardMaxLoad = 0.9  // grow above this; a new row's probe then reads ~50 tags on average, in a cache line or two
 	shardGrow    = 1.25 // and grow by this factor once large,
 	shardDouble  = 2048 // doubling below this size (fewer rebuilds while the slack is small in bytes)
 )
@@ -382,7 +384,7 @@ func (s *shard) home(h *rowHash) int {
 }
 
 func (s *shard) findOrAdd(h rowHash, sec uint32, flags uint8) (e *entry, tag uint8, added bool) {
-	if float64(s.n+1) > shardMaxLoad*float64(len(s.tags)) {
+	if s.n >= s.max {
 		s.resize(grownSize(len(s.tags)))
 	}
 	want := tagUsed | h[14]&tagHash
@@ -407,10 +409,12 @@ func (s *shard) findOrAdd(h rowHash, sec uint32, flags uint8) (e *entry, tag uin
 	}
 }
 
-// resize rebuilds the shard with size slots.
+// resize rebuilds the shard with at least size slots (see allocEntries).
 func (s *shard) resize(size int) {
 	old, oldEnts := s.tags, s.ents
-	s.tags, s.ents, s.n = make([]uint8, size), make([]entry, size), 0
+	s.ents = allocEntries(size)
+	size = len(s.ents)
+	s.tags, s.n, s.max = make([]uint8, size), 0, int(shardMaxLoad*float64(size))
 	for i, t := range old {
 		if t == 0 {
 			continue
@@ -424,6 +428,14 @@ func (s *shard) resize(size int) {
 		s.tags[j], s.ents[j] = t, oldEnts[i]
 		s.n++
 	}
+}
+
+// allocEntries returns at least n zeroed entries: all that fit the memory
+// the runtime allocates for n (a large allocation takes whole pages, a small
+// one its size class).
+func allocEntries(n int) []entry {
+	e := slices.Grow([]entry(nil), n)
+	return e[:cap(e)]
 }
 
 // removeIf deletes the entries drop selects and returns how many. Deletion

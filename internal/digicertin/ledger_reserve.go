@@ -6,14 +6,16 @@ import "math"
 // of n rows does not rebuild each shard a dozen times as it grows (a quarter
 // at a time): for 1,000,000 rows that was most of the start-up time.
 // Shards only grow here. Rows spread over shards by hash, so a shard's count
-// varies by about its square root; four times that (6 % for a million rows)
-// is margin enough.
+// varies by about its square root. A shard is sized for one such deviation
+// above the mean (plus the rounding up to whole pages, see resize): the few
+// shards that get more rows grow once while loading, which costs less, in
+// time and memory, than a wider margin for every shard.
 func (l *ledger) reserve(n int) {
 	if n <= 0 {
 		return
 	}
 	per := float64((n+ledgerShards-1)/ledgerShards + l.n/ledgerShards)
-	size := int((per+4*math.Sqrt(per)+8)/shardMaxLoad) + 1
+	size := int((per+math.Sqrt(per)+8)/shardMaxLoad) + 1
 	if size <= shardMinSize {
 		return
 	}
