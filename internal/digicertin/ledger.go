@@ -367,7 +367,7 @@ const (
 	shardMinSize = 8
 	shardMaxLoad = 0.9  // grow above this; a new row's probe then reads ~50 tags on average, in a cache line or two
 	shardGrow    = 1.25 // and grow by this factor once large,
-	shardDouble  = 2048 // doubling below this size (fewer rebuilds while the slack is small in bytes)
+	shardDouble  = 256  // doubling below this size (fewer rebuilds while the slack is a few bytes)
 )
 
 // grownSize is the next size of a shard of size slots.
