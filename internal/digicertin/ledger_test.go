@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"unsafe"
 )
 
 // refEntry is the ledger's state for one row, kept in a plain map by the
@@ -268,6 +269,13 @@ func compareLedger(t *testing.T, l *ledger, ref *refLedger, gen uint32) {
 	}
 	if wide != len(l.wide) {
 		t.Fatalf("%d wide entries, wide table has %d", wide, len(l.wide))
+	}
+}
+
+// The entry stays 24 bytes: a million rows are ~24 MB of entries.
+func TestLedgerEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n != 24 {
+		t.Fatalf("entry is %d bytes", n)
 	}
 }
 
