@@ -293,7 +293,9 @@ func (l *ledger) take(h rowHash) (entry, rowCounts, uint8, bool) {
 		if t := s.tags[i]; t&^tagUntimed == want && s.ents[i].hash == h {
 			e := s.ents[i]
 			c := l.counts(&e)
-			delete(l.wide, h)
+			if e.promised == wideCount {
+				delete(l.wide, h)
+			}
 			s.remove(i)
 			l.n--
 			return e, c, tagFlags(t), true

@@ -7,7 +7,7 @@ import "math"
 // at a time): for 1,000,000 rows that was most of the start-up time.
 // Shards only grow here. Rows spread over shards by hash, so a shard's count
 // varies by about its square root. A shard is sized for one such deviation
-// above the mean (plus the rounding up to whole pages, see resize): the few
+// above the mean (plus what allocEntries rounds up to): the few
 // shards that get more rows grow once while loading, which costs less, in
 // time and memory, than a wider margin for every shard.
 func (l *ledger) reserve(n int) {
