@@ -81,30 +81,8 @@ func BenchmarkEngineZipped1M(b *testing.B) {
 
 func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 	run, body := zippedReport(b, n)
-	// Served from a file, as DigiCert serves it from outside the process:
-	// holding the body in this process's heap would add the ZIP's size
-	// (67 MB for 1M rows) to the engine's peak-heap figure.
-	bodyFile := filepath.Join(b.TempDir(), "report.zip")
-	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
-		b.Fatal(err)
-	}
+	src := serveReport(b, body)
 	body = nil
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, err := os.Open(bodyFile)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		defer f.Close()
-		w.Header().Set("Content-Type", "application/zip")
-		io.Copy(w, f)
-	}))
-	defer srv.Close()
-	client, err := digicert.New(digicert.Options{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client(),
-		RateLimit: digicert.NoRateLimit, TempDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// Fluent Bit's side: the cgo layer copies each batch into C memory,
 	// which Fluent Bit frees after the cleanup callback; reused here.
 	var cmem []byte
@@ -122,7 +100,7 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 		b.StopTimer()
 		cfg := Config{ReportID: run.ReportID, StateFile: filepath.Join(b.TempDir(), "s"), DedupWindow: 48 * time.Hour,
 			Interval: time.Hour, MaxBytesPerCollect: DefaultMaxBytesPerCollect, BufferSize: bufferFactor * DefaultMaxBytesPerCollect}
-		e, err := newEngine(cfg, &flbtest.MemoryLogger{}, clientSource{client}, digicert.SystemClock)
+		e, err := newEngine(cfg, &flbtest.MemoryLogger{}, src, digicert.SystemClock)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -187,6 +165,34 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 	b.ReportMetric(float64(bytes)/float64(rows), "B/row")
 	b.ReportMetric(float64(rows)/float64(batches), "rows/batch")
 	b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+}
+
+// serveReport serves a report body like DigiCert and returns the real
+// client reading it. The body is served from a file, as DigiCert serves it
+// from outside the process: holding it in this process's heap would add the
+// ZIP's size (67 MB for 1M rows) to the engine's peak-heap figure.
+func serveReport(b *testing.B, body []byte) source {
+	bodyFile := filepath.Join(b.TempDir(), "report.zip")
+	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Open(bodyFile)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
+		w.Header().Set("Content-Type", "application/zip")
+		io.Copy(w, f)
+	}))
+	b.Cleanup(srv.Close)
+	client, err := digicert.New(digicert.Options{BaseURL: srv.URL, APIKey: testKey, HTTPClient: srv.Client(),
+		RateLimit: digicert.NoRateLimit, TempDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return clientSource{client}
 }
 
 // batchReady tells whether a full batch is queued: the oldest block is

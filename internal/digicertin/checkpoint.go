@@ -35,6 +35,7 @@ type checkpoint struct {
 	mu          sync.Mutex // guards the fields below; never held while taking the buffer's lock
 	led         *ledger
 	old         *ledger // rows from a format version 2 checkpoint, by unkeyed hash; nil once none is left
+	old3        *ledger // rows from a format version 3 checkpoint, by keyed hash of the msgpack body; nil once none is left
 	key         hashKey // row-hash key of this checkpoint
 	resave      bool    // write a snapshot even if nothing changed (new key, format upgrade)
 	jr          *journal
@@ -80,12 +81,10 @@ func openCheckpoint(cfg Config, log flb.Logger) (*checkpoint, error) {
 	return c, nil
 }
 
-// hash is a row's identity: its msgpack body under the checkpoint's key.
-func (c *checkpoint) hash(body []byte) rowHash { return c.key.sum(body) }
-
 // beginRun starts counting run (occurrence generation gen) and journals it
-// as the run being shipped. It returns the run's cutoff and the watermark.
-func (c *checkpoint) beginRun(run digicert.Run, gen uint32) (cutoff, wm uint32) {
+// as the run being shipped. It returns the run's cutoff, the watermark, and
+// whether rows of an earlier format are still known (see observe).
+func (c *checkpoint) beginRun(run digicert.Run, gen uint32) (cutoff, wm uint32, legacy bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cutoff = c.cutoff()
@@ -97,7 +96,7 @@ func (c *checkpoint) beginRun(run digicert.Run, gen uint32) (cutoff, wm uint32) 
 	if b, err := json.Marshal(run); err == nil && !c.closed {
 		c.noteJournal(c.jr.append(recRunStart, b))
 	}
-	return cutoff, c.led.wm
+	return cutoff, c.led.wm, c.old != nil || c.old3 != nil
 }
 
 // endRun ends the count begun by beginRun (done, failed or abandoned).
@@ -107,14 +106,26 @@ func (c *checkpoint) endRun() {
 	c.mu.Unlock()
 }
 
-// observe counts one occurrence of the row with body and meta m in run gen
-// and decides whether to emit it (see ledger.observe). body is only read
-// while rows of a format version 2 checkpoint are still known.
+// observe counts one occurrence of the row with identity and meta m in run
+// gen and decides whether to emit it (see ledger.observe).
+//
+// Rows of a checkpoint of format version 2 or 3 are known by a hash of
+// their msgpack body, which cannot be converted (rows are not stored): the
+// caller passes the row's body while beginRun said such rows are known
+// (for every row the cutoff does not skip), and the row then moves to its
+// identity. Those ledgers only shrink, and are empty once their rows have
+// been seen again or left the dedup window, so rows are encoded for this
+// at most dedup_window after an upgrade; body is nil after that.
 func (c *checkpoint) observe(body []byte, m rowMeta, gen, cutoff, untimedSec uint32) (decision, uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.old != nil && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
-		c.led.adopt(c.old, hashBody(body), m.hash)
+	if body != nil && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
+		if c.old != nil {
+			c.led.adopt(c.old, hashBody(body), m.hash)
+		}
+		if c.old3 != nil {
+			c.led.adopt(c.old3, c.key.sum(body), m.hash)
+		}
 	}
 	return c.led.observe(m.hash, m.sec, m.flags, gen, cutoff, untimedSec)
 }
@@ -301,7 +312,7 @@ func (c *checkpoint) load() error {
 		return fmt.Errorf("state_file: %w", err)
 	}
 	dropped, err := jr.load(snap.gen, func(typ byte, data []byte) error {
-		return c.replay(typ, data, jr.version == legacyVersion)
+		return c.replay(typ, data, legacyRowFlag(uint32(jr.version)))
 	})
 	if err != nil {
 		jr.close()
@@ -309,9 +320,15 @@ func (c *checkpoint) load() error {
 	}
 	c.jr = jr
 	c.led.wm = max(c.led.wm, snap.meta.Watermark)
-	if c.old != nil {
-		c.led.wm = max(c.led.wm, c.old.wm)
+	for _, old := range []*ledger{c.old, c.old3} {
+		if old != nil {
+			c.led.wm = max(c.led.wm, old.wm)
+		}
 	}
+	// An earlier format is rewritten in this one at once (below), so a
+	// crash cannot leave a mix of formats behind: rows journaled from now
+	// on have this format's identities.
+	c.resave = c.resave || (snap.version != 0 && snap.version < snapshotVersion) || jr.version < journalVersion
 	switch {
 	case other != "" && !c.empty():
 		jr.close()
@@ -329,15 +346,14 @@ func (c *checkpoint) load() error {
 	}
 	if c.resave {
 		// The key must be on disk before any row hashed with it is
-		// journaled; an upgraded checkpoint is rewritten in the new format
-		// at once, so a crash cannot leave a mix of formats behind.
+		// journaled, and an upgraded checkpoint in the new format.
 		if err := c.compact(); err != nil {
 			jr.close()
 			return fmt.Errorf("state_file: %w", err)
 		}
-		if snap.version == legacyVersion {
-			c.log.Info("checkpoint upgraded to format version 3 (keyed row hashes); rows it already held are recognised by their old hash until they leave the dedup window",
-				"report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile, "legacy_rows", c.knownRows()-c.led.len())
+		if snap.version != 0 && snap.version < snapshotVersion {
+			c.log.Info("checkpoint upgraded to format version 4 (rows identified from their decoded JSON); rows it already held are recognised by their old hash until they are seen again or leave the dedup window",
+				"report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile, "from_version", snap.version, "legacy_rows", c.knownRows()-c.led.len())
 		}
 	}
 	c.log.Info("checkpoint loaded", "report_id", c.cfg.ReportID, "state_file", c.cfg.StateFile,
@@ -376,40 +392,46 @@ func (c *checkpoint) loadKey(version uint32) error {
 	return nil
 }
 
-// loadRow applies one row of the snapshot or the journal.
+// loadRow applies one row of the snapshot or the journal: to the ledger of
+// its format (flagLegacyHash, flagBodyHash).
 func (c *checkpoint) loadRow(m rowMeta) {
-	if m.flags&flagLegacyHash == 0 {
+	var old **ledger
+	switch {
+	case m.flags&flagLegacyHash != 0:
+		old = &c.old
+	case m.flags&flagBodyHash != 0:
+		old = &c.old3
+	default:
 		c.led.commit(m)
 		return
 	}
-	if c.old == nil {
-		c.old = newLedger()
+	if *old == nil {
+		*old = newLedger()
 	}
-	m.flags &^= flagLegacyHash
-	c.old.commit(m)
+	m.flags &^= flagLegacyHash | flagBodyHash
+	(*old).commit(m)
 }
 
 func (c *checkpoint) knownRows() int {
-	if c.old != nil {
-		return c.led.len() + c.old.len()
+	n := c.led.len()
+	for _, old := range []*ledger{c.old, c.old3} {
+		if old != nil {
+			n += old.len()
+		}
 	}
-	return c.led.len()
+	return n
 }
 
-// replay applies one journal record; legacy says its rows carry format
-// version 2 hashes.
-func (c *checkpoint) replay(typ byte, data []byte, legacy bool) error {
+// replay applies one journal record; legacy is the flag of the format of
+// its rows' hashes (see legacyRowFlag).
+func (c *checkpoint) replay(typ byte, data []byte, legacy uint8) error {
 	switch typ {
 	case recRows:
 		if len(data)%metaSize != 0 {
 			return fmt.Errorf("row record of %d bytes", len(data))
 		}
 		for i := 0; i < len(data); i += metaSize {
-			m := readMeta(data[i:])
-			if legacy {
-				m.flags |= flagLegacyHash
-			}
-			c.loadRow(m)
+			c.loadRow(withLegacyFlag(readMeta(data[i:]), legacy))
 		}
 	case recRunStart:
 		var r digicert.Run
@@ -495,18 +517,25 @@ func (c *checkpoint) compact() error {
 	}
 	floor := c.pruneFloor()
 	pruned := c.led.prune(floor, c.activeGen)
-	if c.old != nil {
-		if pruned += c.old.prune(floor, 0); c.old.len() == 0 {
-			c.old = nil
+	for _, old := range []**ledger{&c.old, &c.old3} {
+		if *old != nil {
+			if pruned += (*old).prune(floor, 0); (*old).len() == 0 {
+				*old = nil
+			}
 		}
 	}
 	rows := func(fn func(rowMeta)) {
 		c.led.durable(fn)
-		if c.old != nil {
-			c.old.durable(func(m rowMeta) {
-				m.flags |= flagLegacyHash
-				fn(m)
-			})
+		for _, old := range []struct {
+			l    *ledger
+			flag uint8
+		}{{c.old, flagLegacyHash}, {c.old3, flagBodyHash}} {
+			if old.l != nil {
+				old.l.durable(func(m rowMeta) {
+					m.flags |= old.flag
+					fn(m)
+				})
+			}
 		}
 	}
 	count := 0

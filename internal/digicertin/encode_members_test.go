@@ -87,12 +87,14 @@ func TestAppendMembersMatchesAppendBody(t *testing.T) {
 }
 
 // Offsets that do not describe the row (a caller's mistake) must not panic
-// or produce other bytes: AppendMembers falls back to AppendBody.
+// or produce other bytes: AppendMembers falls back to AppendBody, and the
+// row identity scans the row again.
 func TestAppendMembersBadOffsets(t *testing.T) {
 	rows, members, keys := decodeWithMembers(t, membersRows[:1], 1<<10)
 	row, ms := rows[0], members[0]
 	var ref digicertin.RowEncoder
 	want, _, _ := ref.AppendBody(nil, row)
+	wantID, _, _ := digicertin.NewRowIdent(1, 2).Sum(row, ms, keys)
 	bad := func(f func(m []jsonbytes.Member)) []jsonbytes.Member {
 		m := append([]jsonbytes.Member(nil), ms...)
 		f(m)
@@ -134,6 +136,9 @@ func TestAppendMembersBadOffsets(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%s: got %x %v, want AppendBody's %x", name, got, err, want)
 		}
+		if id, _, err := digicertin.NewRowIdent(1, 2).Sum(row, m, keys); err != nil || id != wantID {
+			t.Fatalf("%s: identity %x %v, want %x", name, id, err, wantID)
+		}
 	}
 }
 
@@ -148,6 +153,7 @@ func FuzzAppendMembers(f *testing.F) {
 		d := digicert.NewRowReader(bytes.NewReader(in), 0, "")
 		fast := digicertin.RowEncoder{TimeKey: timeKey}
 		slow := digicertin.RowEncoder{TimeKey: timeKey}
+		ident := digicertin.NewRowIdent(1, 2)
 		for {
 			row, err := d.Next()
 			if err != nil {
@@ -158,20 +164,30 @@ func FuzzAppendMembers(f *testing.F) {
 			if !bytes.Equal(got, want) || !bytes.Equal(gotTime, wantTime) || (gerr == nil) != (werr == nil) {
 				t.Fatalf("row %s:\n got %x %q %v\nwant %x %q %v", row, got, gotTime, gerr, want, wantTime, werr)
 			}
+			// The identity from the members is the scanned row's, and
+			// fails where the encoder does.
+			id, idTime, ierr := ident.Sum(row, d.Members(), d.Keys())
+			ref, _, rerr := digicertin.NewRowIdent(1, 2).Sum(row, nil, nil)
+			if id != ref || !bytes.Equal(idTime, wantTime) || (ierr == nil) != (werr == nil) || (rerr == nil) != (werr == nil) {
+				t.Fatalf("row %s: identity %x %q %v, scanned %x %v; encoder's time %q, error %v", row, id, idTime, ierr, ref, rerr, wantTime, werr)
+			}
 		}
 	})
 }
 
+// auditRow is a typical audit row.
+const auditRow = `{"Account ID":"0000000","Action":"User SSO login","Action taken via":"CertCentral",` +
+	`"Activity":"User SSO login #9999999\nLogged through SAML SSO","Adjustment/Ledger ID":"",` +
+	`"Date and time (UTC)":"06-Feb-2025 10:28:04","Division/Container ID":"111222",` +
+	`"Division/Container name":"Global_Internal_Division","Domain ID":"","Domain name":"",` +
+	`"IP address":"192.168.1.100","IP country":"US","Message":"Logged through SAML SSO","Order ID":"",` +
+	`"Order request ID":"","Organization ID":"","Organization name":"","Primary organization name":"Example Corp, Inc.",` +
+	`"Result":"Successful","Revocation comments":"","User ID":"9999999","User name":"John Doe","Voucher code ID":"","Voucher order ID":""}`
+
 // BenchmarkAppendMembers is BenchmarkAppendBody's audit row encoded from the
 // decoder's member offsets.
 func BenchmarkAppendMembers(b *testing.B) {
-	row := `{"Account ID":"0000000","Action":"User SSO login","Action taken via":"CertCentral",` +
-		`"Activity":"User SSO login #9999999\nLogged through SAML SSO","Adjustment/Ledger ID":"",` +
-		`"Date and time (UTC)":"06-Feb-2025 10:28:04","Division/Container ID":"111222",` +
-		`"Division/Container name":"Global_Internal_Division","Domain ID":"","Domain name":"",` +
-		`"IP address":"192.168.1.100","IP country":"US","Message":"Logged through SAML SSO","Order ID":"",` +
-		`"Order request ID":"","Organization ID":"","Organization name":"","Primary organization name":"Example Corp, Inc.",` +
-		`"Result":"Successful","Revocation comments":"","User ID":"9999999","User name":"John Doe","Voucher code ID":"","Voucher order ID":""}`
+	row := auditRow
 	rows, members, keys := decodeWithMembers(b, []string{row}, 64<<10)
 	e := digicertin.RowEncoder{TimeKey: timeKey}
 	var dst []byte
@@ -198,12 +214,18 @@ func TestAppendMembersKeyTables(t *testing.T) {
 	enc := digicertin.RowEncoder{TimeKey: timeKey}
 	var ref digicertin.RowEncoder
 	ref.TimeKey = timeKey
+	ident := digicertin.NewRowIdent(1, 2) // its keyset cache must follow the tables too
 	check := func(what string, row []byte, ms []jsonbytes.Member, keys *jsonbytes.Keys) {
 		t.Helper()
 		got, gotTime, err := enc.AppendMembers(nil, row, ms, keys)
 		want, wantTime, _ := ref.AppendBody(nil, row)
 		if err != nil || !bytes.Equal(got, want) || !bytes.Equal(gotTime, wantTime) {
 			t.Fatalf("%s %s:\n got %x %q %v\nwant %x %q", what, row, got, gotTime, err, want, wantTime)
+		}
+		id, _, err := ident.Sum(row, ms, keys)
+		wantID, _, _ := digicertin.NewRowIdent(1, 2).Sum(row, nil, nil)
+		if err != nil || id != wantID {
+			t.Fatalf("%s %s: identity %x %v, scanned %x", what, row, id, err, wantID)
 		}
 	}
 	for i := range rowsA {

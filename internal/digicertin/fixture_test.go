@@ -67,12 +67,13 @@ func TestWriteCheckpointFixture(t *testing.T) {
 	}
 }
 
-// copyFixture copies a checkpoint fixture to a temporary state file.
-func copyFixture(t *testing.T, version int) string {
+// copyFixture copies the checkpoint fixture in testdata/dir to a temporary
+// state file.
+func copyFixture(t *testing.T, dir string) string {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "dc.state")
 	for _, ext := range []string{"", ".journal"} {
-		b, err := os.ReadFile(filepath.Join("testdata", fmt.Sprintf("checkpoint-v%d", version), "dc.state"+ext))
+		b, err := os.ReadFile(filepath.Join("testdata", dir, "dc.state"+ext))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,37 +84,71 @@ func copyFixture(t *testing.T, version int) string {
 	return state
 }
 
-// A checkpoint written by format version 2 (the last release before the
-// keyed row hash) is loaded and continued: the rows it holds, snapshotted or
-// only journaled, are not shipped again; new rows and new occurrences are.
-// The upgrade survives another restart.
-func TestCheckpointUpgradeFromV2(t *testing.T) {
-	state := copyFixture(t, 2)
-	src := newFakeSource()
+// A checkpoint written by an earlier format version is loaded and
+// continued: the rows it holds, snapshotted or only journaled, are not
+// shipped again; new rows and new occurrences are. The upgrade survives
+// another restart, and once the report has been read again the rows known
+// by their old hash have all moved to their identity: the legacy ledgers
+// are gone and shipped rows are no longer encoded.
+//
+// The fixtures: checkpoint-v2 (written by the last format version 2 build)
+// and checkpoint-v3 (by 71047dc, the last format version 3 build) hold
+// fixtureRows; checkpoint-v3-from-v2 is checkpoint-v2 loaded by 71047dc,
+// which then saw A twice and shipped F (both moved to the keyed hash, in its
+// snapshot), and shipped G (journaled only): B to E still have their
+// version 2 hash in a version 3 file.
+func TestCheckpointUpgrade(t *testing.T) {
 	all := append(append([]string{}, fixtureRows.snap...), fixtureRows.journal...)
-	src.add("r3", append(all, row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:30:00", "F"))...)
-	src.add("r4", append(all, row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:30:00", "F"), row("06-Feb-2025 11:40:00", "G"))...)
-	r := newFakeRig(t, src, func(c *Config) { c.StateFile = state })
-	// Loading rewrote both files in the current format, with a key.
-	if st, err := os.ReadFile(state); err != nil || binary.BigEndian.Uint32(st[8:]) != snapshotVersion {
-		t.Fatalf("state file after loading: %v", err)
-	}
-	if j, err := os.ReadFile(state + ".journal"); err != nil || binary.BigEndian.Uint16(j[4:]) != journalVersion {
-		t.Fatalf("journal after loading: %v", err)
-	}
-	if len(r.logLines("checkpoint upgraded to format version 3")) != 1 {
-		t.Errorf("upgrade not logged:\n%s", r.log)
-	}
-	r.crash() // the upgraded checkpoint alone must carry the legacy rows
-	r.open()
-	r.poll()
-	r.restart()
-	r.poll()
-	want := map[string]int{"A": 1, "B": 0, "C": 0, "D": 0, "E": 0, "F": 1, "G": 1}
-	for a, n := range want {
-		if got := r.count(a); got != n {
-			t.Errorf("%s shipped %d times after the upgrade, want %d", a, got, n)
-		}
+	for _, tc := range []struct {
+		dir  string
+		from int
+		rows []string       // the report's rows when it is read again
+		want map[string]int // times shipped after the upgrade
+	}{
+		{"checkpoint-v2", 2, append(all, row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:30:00", "F"), row("06-Feb-2025 11:40:00", "G")),
+			map[string]int{"A": 1, "B": 0, "C": 0, "D": 0, "E": 0, "F": 1, "G": 1}},
+		{"checkpoint-v3", 3, append(all, row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:30:00", "F"), row("06-Feb-2025 11:40:00", "G")),
+			map[string]int{"A": 1, "B": 0, "C": 0, "D": 0, "E": 0, "F": 1, "G": 1}},
+		{"checkpoint-v3-from-v2", 3, append(all, row("06-Feb-2025 10:00:00", "A"), row("06-Feb-2025 11:30:00", "F"), row("06-Feb-2025 11:40:00", "G"), row("06-Feb-2025 11:50:00", "H")),
+			map[string]int{"A": 1, "B": 0, "C": 0, "D": 0, "E": 0, "F": 0, "G": 0, "H": 1}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			state := copyFixture(t, tc.dir)
+			src := newFakeSource()
+			src.add("r3", tc.rows[:len(tc.rows)-1]...)
+			src.add("r4", tc.rows...)
+			src.add("r5", tc.rows...)
+			r := newFakeRig(t, src, func(c *Config) { c.StateFile = state })
+			// Loading rewrote both files in the current format, with a key.
+			if st, err := os.ReadFile(state); err != nil || binary.BigEndian.Uint32(st[8:]) != snapshotVersion {
+				t.Fatalf("state file after loading: %v", err)
+			}
+			if j, err := os.ReadFile(state + ".journal"); err != nil || binary.BigEndian.Uint16(j[4:]) != journalVersion {
+				t.Fatalf("journal after loading: %v", err)
+			}
+			if len(r.logLines(fmt.Sprintf("checkpoint upgraded to format version 4 (rows identified from their decoded JSON); rows it already held are recognised by their old hash until they are seen again or leave the dedup window report_id=%s state_file=%s from_version=%d legacy_rows=", r.cfg.ReportID, state, tc.from))) != 1 {
+				t.Errorf("upgrade not logged:\n%s", r.log)
+			}
+			r.crash() // the upgraded checkpoint alone must carry the legacy rows
+			r.open()
+			r.poll()
+			r.restart()
+			r.poll()
+			for a, n := range tc.want {
+				if got := r.count(a); got != n {
+					t.Errorf("%s shipped %d times after the upgrade, want %d", a, got, n)
+				}
+			}
+			r.restart()
+			if r.e.cp.old != nil || r.e.cp.old3 != nil {
+				t.Errorf("%d rows still known by an old hash after the report was read again", r.e.cp.knownRows()-r.e.cp.led.len())
+			}
+			shipped := len(r.recs)
+			r.poll()
+			if len(r.recs) != shipped || r.e.p.encoded != 0 {
+				t.Errorf("reading the report a third time shipped %d rows and encoded %d, want none", len(r.recs)-shipped, r.e.p.encoded)
+			}
+		})
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 // The journal (state_file + ".journal") is append-only between snapshots.
 //
-//	header: "DGCJ", u16 version (3; 2 had unkeyed row hashes, see snapshot.go), u16 zero, u64 snapshot generation,
+//	header: "DGCJ", u16 version (4; 3 and 2 had other row hashes, see snapshot.go), u16 zero, u64 snapshot generation,
 //	        u32 CRC-32C of the 16 bytes before it
 //	frames: u32 payload length, u32 CRC-32C of the payload, payload
 //	payload: record type byte, then its data
@@ -22,7 +22,7 @@ import (
 
 const (
 	journalMagic   = "DGCJ"
-	journalVersion = 3
+	journalVersion = 4
 	journalHeader  = 20
 	frameHeader    = 8
 	maxFrame       = 1 << 30
@@ -41,8 +41,8 @@ type journal struct {
 	path string
 	gen  uint64
 	size int64 // valid bytes: header and whole frames
-	// version of the file as loaded (legacyVersion: its rows have unkeyed
-	// hashes); a reset writes journalVersion.
+	// version of the file as loaded (below journalVersion: its rows have
+	// the hashes of that format); a reset writes journalVersion.
 	version uint16
 	buf     []byte
 }

@@ -37,7 +37,9 @@ type pollerState struct {
 	onPost      func(error) // the start-up check awaits the first POST …/run
 	newestSent  uint32      // newest event time queued so far (Unix seconds), for the freshness gauge
 	enc         RowEncoder
+	ident       rowIdent
 	rec         []byte
+	encoded     int // rows encoded to msgpack (tests check that shipped rows are not)
 }
 
 // errConfig marks problems only a configuration change can fix.
@@ -319,11 +321,11 @@ func (e *Engine) shipRun(ctx context.Context, run digicert.Run) error {
 	started := e.clock.Now()
 	e.p.gen++
 	gen := e.p.gen
-	cutoff, wm := e.cp.beginRun(run, gen)
+	cutoff, wm, legacy := e.cp.beginRun(run, gen)
 	defer e.cp.endRun()
 
 	var st runStats
-	err := e.readRun(ctx, run, gen, cutoff, wm, &st)
+	err := e.readRun(ctx, run, gen, cutoff, wm, legacy, &st)
 	e.statsMu.Lock()
 	e.malformed.Add(st.rows)
 	e.statsMu.Unlock()
@@ -391,8 +393,12 @@ func (p *pollerState) forgetHandled(runs []digicert.Run) {
 	}
 }
 
-// readRun streams a run's rows through the encoder, the ledger and the buffer.
-func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm uint32, st *runStats) error {
+// readRun streams a run's rows through the row identity, the ledger and
+// the buffer. A row is encoded to msgpack only when it is emitted, or while
+// the checkpoint still knows rows by a hash of an earlier format (at most
+// dedup_window after an upgrade, see checkpoint.observe): a row shipped
+// before costs its identity and a ledger lookup.
+func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm uint32, legacy bool, st *runStats) error {
 	rows, err := e.src.Open(ctx, run)
 	if err != nil {
 		return err
@@ -407,6 +413,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 	}
 	prefix := AppendRecordHeader(nil, time.Time{}, meta)
 	e.p.enc.TimeKey = digicert.EventTimeField
+	e.p.ident.key, e.p.ident.timeKey = e.cp.key, digicert.EventTimeField
 	now, trusted, untimedSec := e.collectionTime(wm)
 	for rows.Next() {
 		if st.seen&4095 == 0 {
@@ -416,18 +423,14 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 			}
 		}
 		st.seen++
-		rec, tv, err := e.p.enc.AppendMembers(append(e.p.rec[:0], prefix...), rows.Row(), rows.Members(), rows.Keys())
-		e.p.rec = rec
+		h, tv, err := e.p.ident.sum(rows.Row(), rows.Members(), rows.Keys())
 		if err != nil {
 			// The client's decoder accepted the row, so this cannot happen
 			// with DigiCert's JSON; count it rather than stall the run.
-			if st.malformed++; st.malformed == 1 {
-				e.log.Error("a row could not be converted and is skipped", "report_id", e.cfg.ReportID, "run_id", run.RunID, "error", err.Error())
-			}
+			e.malformedRow(run, st, err)
 			continue
 		}
-		body := rec[len(prefix):]
-		m := rowMeta{hash: e.cp.hash(body)}
+		m := rowMeta{hash: h}
 		t, terr := eventTime(tv)
 		switch {
 		case terr != nil:
@@ -443,10 +446,18 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 			}
 			m.flags = flagUntimed
 		}
-		SetEventTime(rec, t)
 		m.sec = unixSec(t)
 		if m.flags&flagUntimed != 0 {
 			m.sec = untimedSec
+		}
+		var rec, body []byte
+		if legacy && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
+			// Rows of an earlier format are known by a hash of this body.
+			if rec, err = e.encodeRow(prefix, rows); err != nil {
+				e.malformedRow(run, st, err)
+				continue
+			}
+			body = rec[len(prefix):]
 		}
 		d, count := e.cp.observe(body, m, gen, cutoff, untimedSec)
 		switch d {
@@ -457,6 +468,15 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 			st.shipped++
 			continue
 		}
+		if rec == nil {
+			// The identity checked what the encoder needs, so this
+			// cannot fail (and did not for the same row before).
+			if rec, err = e.encodeRow(prefix, rows); err != nil {
+				e.malformedRow(run, st, err)
+				continue
+			}
+		}
+		SetEventTime(rec, t)
 		m.count = count
 		if count > 1 {
 			SetEventTime( // A later occurrence of an identical row gets count-1 extra
@@ -482,6 +502,22 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 		return err
 	}
 	return ctx.Err()
+}
+
+// encodeRow encodes the current row as a record after prefix (its time is
+// set by the caller).
+func (e *Engine) encodeRow(prefix []byte, rows rowIterator) ([]byte, error) {
+	e.p.encoded++
+	rec, _, err := e.p.enc.AppendMembers(append(e.p.rec[:0], prefix...), rows.Row(), rows.Members(), rows.Keys())
+	e.p.rec = rec
+	return rec, err
+}
+
+// malformedRow counts a row that could not be read, logging the first.
+func (e *Engine) malformedRow(run digicert.Run, st *runStats, err error) {
+	if st.malformed++; st.malformed == 1 {
+		e.log.Error("a row could not be converted and is skipped", "report_id", e.cfg.ReportID, "run_id", run.RunID, "error", err.Error())
+	}
 }
 
 // appendRowStats adds the non-zero counts of malformed rows to a run's

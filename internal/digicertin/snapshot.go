@@ -29,10 +29,10 @@ import (
 // (a crash after the snapshot rename, before the journal reset) is already in
 // the snapshot and is dropped.
 //
-// Snapshot format, version 3 (integers big-endian):
+// Snapshot format, version 4 (integers big-endian):
 //
 //	"DGCSTATE"  magic
-//	u32         version (3)
+//	u32         version (4)
 //	u64         generation
 //	u32, bytes  length and JSON of stateMeta (with the row-hash key)
 //	u64         number of rows
@@ -41,21 +41,51 @@ import (
 //
 // 1,000,000 rows make a 25 MB snapshot, written in well under a second.
 //
-// Versions differ only in the row hash. Version 3 rows are hashed with
-// hashKey.sum under the key in stateMeta; a row flagged flagLegacyHash was
-// carried over from version 2, whose unkeyed hashBody cannot be converted
-// (rows are not stored). Version 2 files are read with every row flagged so;
+// Versions differ only in the row hash. Version 4 rows carry the row
+// identity of identity.go, under the key in stateMeta. Hashes of earlier
+// versions cannot be converted (rows are not stored), so rows carried over
+// are flagged with the hash they have: flagBodyHash for version 3's keyed
+// hash of the msgpack body, flagLegacyHash for version 2's unkeyed hashBody
+// (also in version 3 files, which carried such rows over). Files of versions
+// 2 and 3 are read with every row not flagged so flagged as its version's;
 // the engine looks such rows up by their old hash until they are seen again
-// (then they move to the keyed hash) or leave the dedup window. Version 1
+// (then they move to their identity) or leave the dedup window. Version 1
 // (SHA-256 row hashes, never released) is refused with what to do. A version
 // newer than this build is refused: guessing would re-ship or skip rows.
 
 const (
 	snapshotMagic   = "DGCSTATE"
-	snapshotVersion = 3
+	snapshotVersion = 4
 	// legacyVersion is the last format with unkeyed row hashes.
 	legacyVersion = 2
+	// bodyHashVersion is the last format with rows hashed by their
+	// msgpack body.
+	bodyHashVersion = 3
 )
+
+// flagBodyHash marks, in the checkpoint files only, a row whose hash is the
+// keyed hash of its msgpack body (format version 3).
+const flagBodyHash uint8 = 4
+
+// legacyRowFlag is the flag of the rows of a file of format version v.
+func legacyRowFlag(v uint32) uint8 {
+	switch v {
+	case legacyVersion:
+		return flagLegacyHash
+	case bodyHashVersion:
+		return flagBodyHash
+	}
+	return 0
+}
+
+// withLegacyFlag gives m the flag of its file's format (legacy, from
+// legacyRowFlag), unless it carries one already.
+func withLegacyFlag(m rowMeta, legacy uint8) rowMeta {
+	if m.flags&(flagLegacyHash|flagBodyHash) == 0 {
+		m.flags |= legacy
+	}
+	return m
+}
 
 // oldHashFormat explains a checkpoint written before the row hash changed.
 const oldHashFormat = "was written by an earlier development build (SHA-256 row hashes, which this build cannot convert): move the state file and its .journal away to start afresh (the rows still in the report are shipped again; remove those already delivered downstream if duplicates matter)"
@@ -153,10 +183,7 @@ func readSnapshot(path string, reserve func(rows int), fn func(rowMeta)) (snapsh
 		return snapshot{}, fmt.Errorf("state file %s has format version %d, which is newer than this build reads (up to %d): %s", path, v, snapshotVersion, newerFormatFix)
 	}
 	s.version = v
-	var rowFlags uint8
-	if v == legacyVersion {
-		rowFlags = flagLegacyHash
-	}
+	rowFlags := legacyRowFlag(v)
 	s.gen = binary.BigEndian.Uint64(head[12:])
 	metaLen := binary.BigEndian.Uint32(head[20:])
 	st, err := f.Stat()
@@ -191,9 +218,7 @@ func readSnapshot(path string, reserve func(rows int), fn func(rowMeta)) (snapsh
 		if err := r.readFull(rb[:]); err != nil {
 			return bad("short rows", err)
 		}
-		m := readMeta(rb[:])
-		m.flags |= rowFlags
-		fn(m)
+		fn(withLegacyFlag(readMeta(rb[:]), rowFlags))
 	}
 	sum := r.crc // everything before the trailer
 	var tb [4]byte
