@@ -41,7 +41,8 @@ func TestOverlappingRunsExactlyOnce(t *testing.T) {
 		if rec.meta != "{}" {
 			t.Fatalf("metadata must be empty without add_metadata, got %s", rec.meta)
 		}
-	} // Only emitted rows were encoded to msgpack: a row shipped before
+	}
+	// Only emitted rows were encoded to msgpack: a row shipped before
 	// costs its identity and a ledger lookup.
 	if r.e.p.encoded != len(r.recs) {
 		t.Errorf("%d rows encoded for %d emitted", r.e.p.encoded, len(r.recs))
