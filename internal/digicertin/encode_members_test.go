@@ -149,11 +149,14 @@ func FuzzAppendMembers(f *testing.F) {
 		f.Add([]byte("[" + r + "]"))
 	}
 	f.Add([]byte("[" + strings.Join(membersRows, ",") + "]"))
+	f.Add([]byte("[" + strings.Join(identityCorpus(), ",") + "]"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := digicert.NewRowReader(bytes.NewReader(in), 0, "")
 		fast := digicertin.RowEncoder{TimeKey: timeKey}
 		slow := digicertin.RowEncoder{TimeKey: timeKey}
 		ident := digicertin.NewRowIdent(1, 2)
+		var prevID [16]byte
+		var prevBody []byte
 		for {
 			row, err := d.Next()
 			if err != nil {
@@ -170,6 +173,13 @@ func FuzzAppendMembers(f *testing.F) {
 			ref, _, rerr := digicertin.NewRowIdent(1, 2).Sum(row, nil, nil)
 			if id != ref || !bytes.Equal(idTime, wantTime) || (ierr == nil) != (werr == nil) || (rerr == nil) != (werr == nil) {
 				t.Fatalf("row %s: identity %x %q %v, scanned %x %v; encoder's time %q, error %v", row, id, idTime, ierr, ref, rerr, wantTime, werr)
+			}
+			// Rows in a row: the same identity exactly when the same body.
+			if werr == nil && prevBody != nil && (id == prevID) != bytes.Equal(want, prevBody) {
+				t.Fatalf("row %s: same identity as the row before %v, same body %v", row, id == prevID, bytes.Equal(want, prevBody))
+			}
+			if werr == nil {
+				prevID, prevBody = id, want
 			}
 		}
 	})

@@ -100,46 +100,50 @@ func (ri *rowIdent) sumMembers(row []byte, members []jsonbytes.Member, keys *jso
 	if err := ri.keyset(row, members, keys); err != nil {
 		return rowHash{}, nil, err
 	}
-	in := append(ri.in[:0], identRow)
+	in := ri.in[:0]
+	if cap(in) < len(row)+64 {
+		in = make([]byte, 0, 2*len(row)+64)
+	}
+	in = append(in, identRow)
 	in = append(in, ri.set.digest[:]...)
 	end := uint32(len(row))
 	tvStart, tvEnd := -1, -1
 	for i := range members {
 		m := &members[i]
-		if m.ValueStart >= m.ValueEnd || m.ValueEnd > end {
+		vs, ve := m.ValueStart, m.ValueEnd
+		if vs >= ve || ve > end {
 			ri.in = in
 			return rowHash{}, nil, errIdentity
 		}
-		v := row[m.ValueStart:m.ValueEnd]
-		if v[0] != '"' || len(v) < 2 {
-			e := &ri.enc
-			e.in, e.pos, e.depth = row, int(m.ValueStart), 1
-			var err error
-			ri.tmp, err = e.value(ri.tmp[:0])
-			e.in = nil
-			if err != nil || e.pos != int(m.ValueEnd) {
+		if row[vs] != '"' || ve-vs < 2 || m.ValueEscaped {
+			var ok bool
+			if in, ok = ri.appendOther(in, row, m); !ok {
 				ri.in = in
 				return rowHash{}, nil, errIdentity
 			}
-			in = appendLen(in, len(ri.tmp), 1)
-			in = append(in, ri.tmp...)
+			if tvStart < 0 && ri.set.time[i] && row[vs] == '"' {
+				n := len(ri.tmp)
+				tvStart, tvEnd = len(in)-n, len(in)
+			}
 			continue
 		}
-		s := v[1 : len(v)-1]
-		if m.ValueEscaped {
-			u, bad := jsonbytes.Unescape(ri.tmp[:0], s)
-			ri.tmp = u
-			if bad >= 0 {
-				ri.in = in
-				return rowHash{}, nil, errIdentity
-			}
-			s = u
+		// A string without escapes: its bytes are its text. A short one
+		// (most audit values) is copied in one 16-byte move; the bytes
+		// past it land beyond in's length and are overwritten next.
+		s := row[vs+1 : ve-1]
+		l, n := len(in), len(s)
+		if n <= 16 && int(end-vs-1) >= 16 && cap(in)-l >= 17 {
+			in = in[:l+17]
+			in[l] = byte(n << 1) // kind 0
+			*(*[16]byte)(in[l+1:]) = *(*[16]byte)(row[vs+1:])
+			in = in[:l+1+n]
+		} else {
+			in = appendLen(in, n, 0)
+			in = append(in, s...)
 		}
-		in = appendLen(in, len(s), 0)
 		if tvStart < 0 && ri.set.time[i] {
-			tvStart, tvEnd = len(in), len(in)+len(s)
+			tvStart, tvEnd = len(in)-n, len(in)
 		}
-		in = append(in, s...)
 	}
 	ri.in = in
 	h := ri.key.sum(in)
@@ -147,6 +151,33 @@ func (ri *rowIdent) sumMembers(row []byte, members []jsonbytes.Member, keys *jso
 		return h, nil, nil
 	}
 	return h, in[tvStart:tvEnd], nil
+}
+
+// appendOther appends member m's value when it is not a string without
+// escapes: an escaped string's text (ri.tmp holds it after the call), or
+// another value's msgpack encoding. ok is false when it does not read as
+// AppendMembers reads it.
+func (ri *rowIdent) appendOther(in, row []byte, m *jsonbytes.Member) (out []byte, ok bool) {
+	v := row[m.ValueStart:m.ValueEnd]
+	if v[0] == '"' && len(v) >= 2 {
+		u, bad := jsonbytes.Unescape(ri.tmp[:0], v[1:len(v)-1])
+		ri.tmp = u
+		if bad >= 0 {
+			return in, false
+		}
+		in = appendLen(in, len(u), 0)
+		return append(in, u...), true
+	}
+	e := &ri.enc
+	e.in, e.pos, e.depth = row, int(m.ValueStart), 1
+	var err error
+	ri.tmp, err = e.value(ri.tmp[:0])
+	e.in = nil
+	if err != nil || e.pos != int(m.ValueEnd) {
+		return in, false
+	}
+	in = appendLen(in, len(ri.tmp), 1)
+	return append(in, ri.tmp...), true
 }
 
 // appendLen appends uvarint(2·n + kind), in one byte for the usual value.
