@@ -5,12 +5,14 @@ import (
 	"math/bits"
 )
 
-// rowHash identifies a row by content: a 128-bit hash of its msgpack body.
-// Audit rows carry no unique id, so equal content is
-// the only identity; 128 bits make an accidental collision among millions of
-// rows negligible (~1e-27 for 1,000,000 rows). Rows are hashed with
-// hashKey.sum, keyed per checkpoint; hashBody below is the unkeyed hash of
-// checkpoint format version 2, kept to recognise rows such a checkpoint holds.
+// rowHash identifies a row by content: a 128-bit keyed hash of its keys and
+// values (rowIdent in identity.go). Audit rows carry no unique id, so equal
+// content is the only identity; 128 bits make an accidental collision among
+// millions of rows negligible (~1e-27 for 1,000,000 rows). Rows are hashed
+// with hashKey.sum, keyed per checkpoint. Earlier checkpoint formats hashed
+// the row's msgpack body: version 3 with hashKey.sum, version 2 with the
+// unkeyed hashBody below; both are kept to recognise rows such a checkpoint
+// holds.
 type rowHash [16]byte
 
 // hashBody is persisted in version 2 checkpoints, so it must keep giving the
@@ -89,8 +91,9 @@ type hashKey struct{ k0, k1 uint64 }
 // pseudorandom function: without the key, nobody can craft a row whose hash
 // equals another row's, so an outsider who controls text in a row (a common
 // name, a comment) cannot make a real audit event be skipped as "already
-// shipped". It costs ~4× hashBody (~0.4 µs for a 600-byte row, see
-// docs/benchmarks.md), about a tenth of the engine's per-row time.
+// shipped". It costs ~4× hashBody (~0.4 µs for 600 bytes, see
+// docs/benchmarks.md); a row's identity hashes only its values, ~250 bytes
+// for an audit row.
 func (k hashKey) sum(b []byte) rowHash {
 	n := len(b)
 	v0 := k.k0 ^ 0x736f6d6570736575
