@@ -359,8 +359,8 @@ func TestStartTime(t *testing.T) {
 }
 
 // With a dedup window shorter than the report window, rows below the cutoff
-// are skipped without a lookup and the ledger forgets them, yet every event
-// still ships exactly once.
+// are skipped without a lookup (and without computing their identity) and
+// the ledger forgets them, yet every event still ships exactly once.
 func TestDedupWindowPrunes(t *testing.T) {
 	r := newRig(t, defaultSim(), func(c *Config) { c.DedupWindow = 2 * time.Hour })
 	for range 6 {
@@ -368,6 +368,9 @@ func TestDedupWindowPrunes(t *testing.T) {
 		r.poll()
 	}
 	r.assertExactlyOnce()
+	if seen, old := r.logSum("run shipped", "rows"), r.logSum("run shipped", "skipped_old"); old == 0 || r.e.p.hashed != seen-old {
+		t.Errorf("%d row identities computed for %d rows, %d of them older than the window", r.e.p.hashed, seen, old)
+	}
 	r.stop() // the final snapshot prunes with everything released
 	r.open()
 	r.e.cp.mu.Lock()

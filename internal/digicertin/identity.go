@@ -75,30 +75,45 @@ type rowIdent struct {
 }
 
 // sum returns the identity of row and the first string value of its
-// timeKey member, unescaped (nil if none; valid until the next call).
-// members and keys are the decoder's (see RowEncoder.AppendMembers); without
-// them, or when they do not fit the row, the row is scanned here. An error
-// means the row is not a JSON object, and RowEncoder cannot encode it either.
+// timeKey member (see read).
 func (ri *rowIdent) sum(row []byte, members []jsonbytes.Member, keys *jsonbytes.Keys) (rowHash, []byte, error) {
+	tv, err := ri.read(row, members, keys)
+	if err != nil {
+		return rowHash{}, nil, err
+	}
+	return ri.id(), tv, nil
+}
+
+// read prepares the identity of row (id returns it) and returns the first
+// string value of its timeKey member, unescaped (nil if none; valid until
+// the next call). A row whose time puts it below the dedup cutoff needs no
+// identity, and so costs no hash. members and keys are the decoder's (see
+// RowEncoder.AppendMembers); without them, or when they do not fit the row,
+// the row is scanned here. An error means the row is not a JSON object, and
+// RowEncoder cannot encode it either.
+func (ri *rowIdent) read(row []byte, members []jsonbytes.Member, keys *jsonbytes.Keys) ([]byte, error) {
 	if len(members) > 0 && len(row) <= math.MaxUint32 {
-		if h, tv, err := ri.sumMembers(row, members, keys); err == nil {
-			return h, tv, nil
+		if tv, err := ri.readMembers(row, members, keys); err == nil {
+			return tv, nil
 		}
 	}
 	ms, err := ri.scanMembers(row)
 	if err != nil {
-		return rowHash{}, nil, err
+		return nil, err
 	}
-	return ri.sumMembers(row, ms, nil)
+	return ri.readMembers(row, ms, nil)
 }
 
-// sumMembers is sum for members that the row is checked against as
+// id is the identity of the row read last.
+func (ri *rowIdent) id() rowHash { return ri.key.sum(ri.in) }
+
+// readMembers is read for members that the row is checked against as
 // RowEncoder.AppendMembers checks them: whatever makes AppendMembers fall
 // back to scanning makes this return errIdentity, so a row identified here
 // from the decoder's members is also encoded from them.
-func (ri *rowIdent) sumMembers(row []byte, members []jsonbytes.Member, keys *jsonbytes.Keys) (rowHash, []byte, error) {
+func (ri *rowIdent) readMembers(row []byte, members []jsonbytes.Member, keys *jsonbytes.Keys) ([]byte, error) {
 	if err := ri.keyset(row, members, keys); err != nil {
-		return rowHash{}, nil, err
+		return nil, err
 	}
 	in := ri.in[:0]
 	if cap(in) < len(row)+64 {
@@ -113,13 +128,13 @@ func (ri *rowIdent) sumMembers(row []byte, members []jsonbytes.Member, keys *jso
 		vs, ve := m.ValueStart, m.ValueEnd
 		if vs >= ve || ve > end {
 			ri.in = in
-			return rowHash{}, nil, errIdentity
+			return nil, errIdentity
 		}
 		if row[vs] != '"' || ve-vs < 2 || m.ValueEscaped {
 			var ok bool
 			if in, ok = ri.appendOther(in, row, m); !ok {
 				ri.in = in
-				return rowHash{}, nil, errIdentity
+				return nil, errIdentity
 			}
 			if tvStart < 0 && ri.set.time[i] && row[vs] == '"' {
 				n := len(ri.tmp)
@@ -146,11 +161,10 @@ func (ri *rowIdent) sumMembers(row []byte, members []jsonbytes.Member, keys *jso
 		}
 	}
 	ri.in = in
-	h := ri.key.sum(in)
 	if tvStart < 0 {
-		return h, nil, nil
+		return nil, nil
 	}
-	return h, in[tvStart:tvEnd], nil
+	return in[tvStart:tvEnd], nil
 }
 
 // appendOther appends member m's value when it is not a string without

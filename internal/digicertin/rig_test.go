@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -392,4 +394,17 @@ func (r *rig) logLines(s string) []string {
 		}
 	}
 	return out
+}
+
+// logSum adds up the values of key=N over the log lines that contain msg.
+func (r *rig) logSum(msg, key string) int {
+	n := 0
+	re := regexp.MustCompile(`\b` + regexp.QuoteMeta(key) + `=(\d+)`)
+	for _, l := range r.logLines(msg) {
+		for _, m := range re.FindAllStringSubmatch(l, -1) {
+			v, _ := strconv.Atoi(m[1])
+			n += v
+		}
+	}
+	return n
 }
