@@ -238,13 +238,13 @@ func TestCheckpointWideCounts(t *testing.T) {
 	// what was emitted and returns how many were.
 	run := func(c *checkpoint, extra uint32) int {
 		gen++
-		cutoff, _ := c.beginRun(digicert.Run{RunID: fmt.Sprint("run-", gen)}, gen)
+		cutoff, _, _ := c.beginRun(digicert.Run{RunID: fmt.Sprint("run-", gen)}, gen)
 		defer c.endRun()
 		var rows []rowMeta
 		for i, b := range bodies {
-			m := rowMeta{hash: c.hash(b), sec: now}
+			m := rowMeta{hash: c.key.sum(b), sec: now}
 			for range times[i] + extra {
-				if d, n := c.observe(b, m, gen, cutoff, now); d == emitRow {
+				if d, n := c.observe(nil, m, gen, cutoff, now); d == emitRow {
 					m.count = n
 					rows = append(rows, m)
 				}
@@ -256,7 +256,7 @@ func TestCheckpointWideCounts(t *testing.T) {
 	check := func(c *checkpoint, what string, extra uint32) {
 		t.Helper()
 		for i, b := range bodies {
-			e, _ := c.led.find(c.hash(b), 0, 0)
+			e, _ := c.led.find(c.key.sum(b), 0, 0)
 			if got := c.led.counts(e); got.shipped != times[i]+extra || got.promised != times[i]+extra {
 				t.Fatalf("%s: row %q: %+v, want %d", what, b, got, times[i]+extra)
 			}
