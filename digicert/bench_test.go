@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/digicert-secops/fluent-bit-digicert/internal/cputime"
 	kzip "github.com/klauspost/compress/zip"
 )
 
@@ -160,10 +161,21 @@ func decodeAll(b *testing.B, d *RowReader) int {
 	}
 }
 
-// reportRowMetrics adds rows/s and allocs/row.
-func reportRowMetrics(b *testing.B, rows int, mallocs uint64) {
+// reportRowMetrics adds rows/s and allocs/row, and rows/cpu-s if cpu (the
+// process's CPU time over the loop) is known.
+func reportRowMetrics(b *testing.B, rows int, mallocs uint64, cpu time.Duration) {
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(mallocs)/float64(rows), "allocs/row")
+	reportCPU(b, rows, cpu)
+}
+
+// reportCPU adds rows per CPU second of the whole process (all threads, user
+// and system), steadier than wall time on a shared machine and the figure
+// that shows whether work moved to another core or just grew.
+func reportCPU(b *testing.B, rows int, cpu time.Duration) {
+	if cpu > 0 {
+		b.ReportMetric(float64(rows)/cpu.Seconds(), "rows/cpu-s")
+	}
 }
 
 func mallocs() uint64 {
@@ -183,12 +195,12 @@ func BenchmarkRowReader(b *testing.B) {
 		b.SetBytes(int64(plain.Len()))
 		d := NewRowReader(nil, 0, "")
 		rows := 0
-		m0 := mallocs()
+		m0, cpu0 := mallocs(), cputime.Process()
 		for b.Loop() {
 			d.reset(bytes.NewReader(plain.Bytes()), 0, "")
 			rows += decodeAll(b, d)
 		}
-		reportRowMetrics(b, rows, mallocs()-m0)
+		reportRowMetrics(b, rows, mallocs()-m0, cputime.Process()-cpu0)
 	})
 	b.Run("zipped", func(b *testing.B) {
 		path := filepath.Join(b.TempDir(), "report.zip")
@@ -204,7 +216,7 @@ func BenchmarkRowReader(b *testing.B) {
 		b.SetBytes(int64(plain.Len()))
 		d := NewRowReader(nil, 0, "")
 		rows := 0
-		m0 := mallocs()
+		m0, cpu0 := mallocs(), cputime.Process()
 		for b.Loop() {
 			p := &partBody{file: f, size: size}
 			if err := c.openZip(p, 0); err != nil {
@@ -218,7 +230,7 @@ func BenchmarkRowReader(b *testing.B) {
 			rows += decodeAll(b, d)
 			rc.Close()
 		}
-		reportRowMetrics(b, rows, mallocs()-m0)
+		reportRowMetrics(b, rows, mallocs()-m0, cputime.Process()-cpu0)
 		f.Close()
 	})
 }
@@ -232,7 +244,7 @@ func BenchmarkRowFields(b *testing.B) {
 		rows[i] = g.appendRow(nil)
 	}
 	n := 0
-	m0 := mallocs()
+	m0, cpu0 := mallocs(), cputime.Process()
 	for b.Loop() {
 		for _, r := range rows {
 			if err := r.Fields(func(string, []byte) error { return nil }); err != nil {
@@ -244,7 +256,7 @@ func BenchmarkRowFields(b *testing.B) {
 			n++
 		}
 	}
-	reportRowMetrics(b, n, mallocs()-m0)
+	reportRowMetrics(b, n, mallocs()-m0, cputime.Process()-cpu0)
 }
 
 var bigZip struct {
@@ -306,6 +318,7 @@ func BenchmarkStreamZipped1M(b *testing.B) {
 		}
 	}()
 	rows := 0
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		rs, err := c.Open(context.Background(), run)
 		if err != nil {
@@ -319,12 +332,14 @@ func BenchmarkStreamZipped1M(b *testing.B) {
 		}
 		rs.Close()
 	}
+	cpu := cputime.Process() - cpu0
 	close(stop)
 	peak := <-peakc
 	if rows != total*b.N {
 		b.Fatalf("read %d rows, want %d", rows, total*b.N)
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	reportCPU(b, rows, cpu)
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(base)/(1<<20), "base-heap-MiB")
 }

@@ -5,16 +5,12 @@ package digicertin
 import (
 	"syscall"
 	"time"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/cputime"
 )
 
 // processCPU is the CPU time the process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func processCPU() time.Duration { return cputime.Process() }
 
 // offHeap returns n bytes outside the Go heap, standing in for the C memory
 // the cgo layer copies batches into, so it does not count as engine heap.
