@@ -215,6 +215,7 @@ func BenchmarkRowReader(b *testing.B) {
 		c := &Client{maxMember: DefaultMaxMemberSize, maxMembers: DefaultMaxZipMembers, maxInflated: DefaultMaxInflatedSize}
 		b.SetBytes(int64(plain.Len()))
 		d := NewRowReader(nil, 0, "")
+		pipe := newBlockPipe(pipeBlockSize, pipeBlocks)
 		rows := 0
 		m0, cpu0 := mallocs(), cputime.Process()
 		for b.Loop() {
@@ -226,8 +227,10 @@ func BenchmarkRowReader(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			d.reset(&capReader{r: rc, left: c.maxMember}, 0, p.members[0].Name)
+			pipe.start(&capReader{r: rc, left: c.maxMember})
+			d.resetInput(pipe, 0, p.members[0].Name)
 			rows += decodeAll(b, d)
+			pipe.halt()
 			rc.Close()
 		}
 		reportRowMetrics(b, rows, mallocs()-m0, cputime.Process()-cpu0)

@@ -21,8 +21,20 @@ type decodeOutcome struct {
 	err   error
 }
 
-func decodeBytes(r io.Reader) (out decodeOutcome) {
-	d := NewRowReader(r, 0, "")
+func decodeBytes(r io.Reader) decodeOutcome { return decodeRows(NewRowReader(r, 0, "")) }
+
+// decodePiped decodes r as Rows reads a ZIP member, through a blockPipe;
+// with tiny blocks, rows, strings and escapes straddle blocks.
+func decodePiped(r io.Reader, blockSize int) decodeOutcome {
+	p := newBlockPipe(blockSize, 2)
+	p.start(r)
+	defer p.halt()
+	d := NewRowReader(nil, 0, "")
+	d.resetInput(p, 0, "")
+	return decodeRows(d)
+}
+
+func decodeRows(d *RowReader) (out decodeOutcome) {
 	d.SetMaxRowSize(4096)
 	defer func() { out.stats = d.Stats() }()
 	for {
@@ -116,6 +128,23 @@ func FuzzRowReader(f *testing.F) {
 		if strings.Join(whole.rows, "\x00") != strings.Join(bytewise.rows, "\x00") || errString(whole.err) != errString(bytewise.err) ||
 			!sameStats(whole.stats, bytewise.stats) {
 			t.Fatalf("result depends on read sizes:\nwhole:    %q %+v %v\nbytewise: %q %+v %v", whole.rows, whole.stats, whole.err, bytewise.rows, bytewise.stats, bytewise.err)
+		}
+		// Through the inflating goroutine's blocks, whatever their size, and
+		// with a read error after the last byte (a CRC mismatch, say): the
+		// same rows, counts and error, at the same offset.
+		failing := func() io.Reader {
+			return io.MultiReader(bytes.NewReader(in), iotest.ErrReader(errors.New("zip: checksum error")))
+		}
+		failed := decodeBytes(failing())
+		for _, size := range []int{1, 5, 64 << 10} {
+			for _, c := range []struct {
+				piped, want decodeOutcome
+			}{{decodePiped(bytes.NewReader(in), size), whole}, {decodePiped(failing(), size), failed}} {
+				if strings.Join(c.piped.rows, "\x00") != strings.Join(c.want.rows, "\x00") || errString(c.piped.err) != errString(c.want.err) ||
+					!sameStats(c.piped.stats, c.want.stats) {
+					t.Fatalf("through %d-byte blocks:\npiped: %q %+v %v\nwant:  %q %+v %v", size, c.piped.rows, c.piped.stats, c.piped.err, c.want.rows, c.want.stats, c.want.err)
+				}
+			}
 		}
 		for _, row := range whole.rows {
 			checkRow(t, Row(row))

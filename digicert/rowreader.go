@@ -30,6 +30,7 @@ import (
 // error and a truncated body end the read with an error.
 type RowReader struct {
 	br     *bufio.Reader
+	in     peeker // br, or the blocks of an inflating goroutine
 	part   int
 	member string
 	maxRow int
@@ -193,9 +194,23 @@ func NewRowReader(r io.Reader, part int, member string) *RowReader {
 	return d
 }
 
+// peeker is the part of bufio.Reader the decoder reads through.
+type peeker interface {
+	Peek(n int) ([]byte, error)
+	Buffered() int
+	Discard(n int) (int, error)
+}
+
 // reset reuses the decoder (and its buffers) for another body.
 func (d *RowReader) reset(r io.Reader, part int, member string) {
 	d.br.Reset(r)
+	d.resetInput(d.br, part, member)
+}
+
+// resetInput reuses the decoder for a body read through in, which must
+// hand out at least 6 bytes to Peek, as bufio.Reader does.
+func (d *RowReader) resetInput(in peeker, part int, member string) {
+	d.in = in
 	d.part, d.member = part, member
 	d.buf, d.pos, d.mark, d.base = nil, 0, -1, 0
 	d.rows, d.depth, d.state, d.err = 0, 0, stStart, nil
@@ -569,16 +584,16 @@ func (d *RowReader) refill(n int) bool {
 	if d.oversize {
 		d.members = d.members[:0] // bounded even for a huge row
 	}
-	d.br.Discard(d.pos)
+	d.in.Discard(d.pos)
 	d.base += int64(d.pos)
 	d.pos = 0
-	if d.br.Buffered() < n {
-		if _, err := d.br.Peek(n); err != nil && err != io.EOF && d.err == nil {
+	if d.in.Buffered() < n {
+		if _, err := d.in.Peek(n); err != nil && err != io.EOF && d.err == nil {
 			d.err = &DecodeError{Part: d.part, Member: d.member, Offset: d.Offset(), Err: err}
 			d.skipOK = false
 		}
 	}
-	d.buf, _ = d.br.Peek(d.br.Buffered())
+	d.buf, _ = d.in.Peek(d.in.Buffered())
 	return len(d.buf) >= n && d.err == nil
 }
 

@@ -22,6 +22,7 @@ type Rows struct {
 	body     *partBody
 	member   int           // index in body.members
 	rc       io.ReadCloser // open ZIP member
+	pipe     *blockPipe    // inflates rc for dec on its own goroutine
 	inflated int64         // what the part's members may still inflate to
 	dec      *RowReader
 	decoding bool
@@ -93,6 +94,7 @@ func (r *Rows) Next() bool {
 // advance moves to the next ZIP member or part; false at the end or on error.
 func (r *Rows) advance() bool {
 	if r.rc != nil {
+		r.pipe.halt()
 		r.rc.Close()
 		r.rc = nil
 	}
@@ -154,7 +156,11 @@ func (r *Rows) startMember() bool {
 		return false
 	}
 	r.rc = rc
-	r.dec.reset(&capReader{r: rc, left: r.c.maxMember, budget: &r.inflated}, r.part, f.Name)
+	if r.pipe == nil {
+		r.pipe = newBlockPipe(pipeBlockSize, pipeBlocks)
+	}
+	r.pipe.start(&capReader{r: rc, left: r.c.maxMember, budget: &r.inflated})
+	r.dec.resetInput(r.pipe, r.part, f.Name)
 	r.decoding = true
 	return true
 }
@@ -189,6 +195,8 @@ func (r *Rows) Close() error {
 	r.closed, r.decoding = true, false
 	var errs []error
 	if r.rc != nil {
+		// The inflating goroutine reads rc: it has returned before rc closes.
+		r.pipe.halt()
 		errs = append(errs, r.rc.Close())
 		r.rc = nil
 	}
