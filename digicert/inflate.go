@@ -39,9 +39,10 @@ type blockPipe struct {
 	running     bool
 
 	// The reading side.
-	cur  []byte // unread bytes
-	held []byte // the block cur lies in, nil before the first
-	err  error  // the reader's error after cur, once its block arrived
+	cur   []byte   // unread bytes
+	held  []byte   // the block cur lies in, nil before the first
+	spent [][]byte // blocks read, handed back to the producer in batches
+	err   error    // the reader's error after cur, once its block arrived
 }
 
 // pipeBlock is one filled block: n bytes of data after the headroom, then
@@ -95,6 +96,7 @@ func (p *blockPipe) halt() {
 	if p.held != nil {
 		p.free <- p.held
 	}
+	p.giveBack()
 	p.cur, p.held = nil, nil
 	if p.err == nil {
 		// Reading on after a halt must not wait for blocks that never come.
@@ -190,6 +192,10 @@ func (p *blockPipe) Peek(n int) ([]byte, error) {
 		if n > pipeHeadroom {
 			return p.cur, bufio.ErrBufferFull
 		}
+		if len(p.full) == 0 {
+			// About to wait: the producer may be waiting for these.
+			p.giveBack()
+		}
 		b := <-p.full
 		if b.panicked != nil {
 			if b.buf != nil {
@@ -203,9 +209,22 @@ func (p *blockPipe) Peek(n int) ([]byte, error) {
 		start := pipeHeadroom - len(p.cur)
 		copy(b.buf[start:pipeHeadroom], p.cur)
 		if p.held != nil {
-			p.free <- p.held
+			// Blocks go back half the pipe at a time, so that a producer
+			// that is ahead wakes once per batch, not once per block.
+			if p.spent = append(p.spent, p.held); len(p.spent) >= p.count/2 {
+				p.giveBack()
+			}
 		}
 		p.held, p.cur, p.err = b.buf, b.buf[start:pipeHeadroom+b.n], b.err
 	}
 	return p.cur[:n], nil
+}
+
+// giveBack hands the blocks read back to the producer.
+func (p *blockPipe) giveBack() {
+	for _, b := range p.spent {
+		p.free <- b // never blocks: free has room for every block
+	}
+	clear(p.spent)
+	p.spent = p.spent[:0]
 }
