@@ -25,8 +25,8 @@ func decodeBytes(r io.Reader) decodeOutcome { return decodeRows(NewRowReader(r, 
 
 // decodePiped decodes r as Rows reads a ZIP member, through a blockPipe;
 // with tiny blocks, rows, strings and escapes straddle blocks.
-func decodePiped(r io.Reader, blockSize int) decodeOutcome {
-	p := newBlockPipe(blockSize, 2)
+func decodePiped(r io.Reader, blockSize, blocks int) decodeOutcome {
+	p := newBlockPipe(blockSize, blocks)
 	p.start(r)
 	defer p.halt()
 	d := NewRowReader(nil, 0, "")
@@ -136,13 +136,13 @@ func FuzzRowReader(f *testing.F) {
 			return io.MultiReader(bytes.NewReader(in), iotest.ErrReader(errors.New("zip: checksum error")))
 		}
 		failed := decodeBytes(failing())
-		for _, size := range []int{1, 5, 64 << 10} {
+		for _, b := range []struct{ size, count int }{{1, 2}, {5, 4}, {64 << 10, 4}} {
 			for _, c := range []struct {
 				piped, want decodeOutcome
-			}{{decodePiped(bytes.NewReader(in), size), whole}, {decodePiped(failing(), size), failed}} {
+			}{{decodePiped(bytes.NewReader(in), b.size, b.count), whole}, {decodePiped(failing(), b.size, b.count), failed}} {
 				if strings.Join(c.piped.rows, "\x00") != strings.Join(c.want.rows, "\x00") || errString(c.piped.err) != errString(c.want.err) ||
 					!sameStats(c.piped.stats, c.want.stats) {
-					t.Fatalf("through %d-byte blocks:\npiped: %q %+v %v\nwant:  %q %+v %v", size, c.piped.rows, c.piped.stats, c.piped.err, c.want.rows, c.want.stats, c.want.err)
+					t.Fatalf("through %d %d-byte blocks:\npiped: %q %+v %v\nwant:  %q %+v %v", b.count, b.size, c.piped.rows, c.piped.stats, c.piped.err, c.want.rows, c.want.stats, c.want.err)
 				}
 			}
 		}
