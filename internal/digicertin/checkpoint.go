@@ -119,7 +119,7 @@ func (c *checkpoint) endRun() {
 func (c *checkpoint) observe(body []byte, m rowMeta, gen, cutoff, untimedSec uint32) (decision, uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if body != nil && (m.flags&flagUntimed != 0 || m.sec >= cutoff) {
+	if body != nil && !belowCutoff(m.sec, m.flags, cutoff) {
 		if c.old != nil {
 			c.led.adopt(c.old, hashBody(body), m.hash)
 		}

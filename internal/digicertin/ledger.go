@@ -184,6 +184,13 @@ func (l *ledger) find(h rowHash, sec uint32, flags uint8) (*entry, uint8) {
 	return e, tagFlags(t)
 }
 
+// belowCutoff says whether a row is older than a run's cutoff (unix s,
+// 0 = none): a timed row older than it is skipped, known or not. Untimed
+// rows have no event time to judge, so they never are.
+func belowCutoff(sec uint32, flags uint8, cutoff uint32) bool {
+	return flags&flagUntimed == 0 && sec < cutoff
+}
+
 // decision is the outcome of observing one row.
 type decision uint8
 
@@ -200,7 +207,7 @@ const (
 // Runs are counted one after another: a gen other than the last one's starts
 // a new count.
 func (l *ledger) observe(h rowHash, sec uint32, flags uint8, gen, cutoff, now uint32) (d decision, count uint32) {
-	if flags&flagUntimed == 0 && sec < cutoff {
+	if belowCutoff(sec, flags, cutoff) {
 		return skipOld, 0
 	}
 	run := l.runOf(gen)

@@ -451,9 +451,9 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 		if m.flags&flagUntimed != 0 {
 			m.sec = untimedSec
 		}
-		if m.flags&flagUntimed == 0 && m.sec < cutoff {
-			// Older than the cutoff: skipped without a lookup, as the
-			// ledger would decide (ledger.observe), so without a hash.
+		if belowCutoff(m.sec, m.flags, cutoff) {
+			// Skipped before the lookup, as the ledger would skip it
+			// (ledger.observe), so without a hash.
 			st.old++
 			continue
 		}
@@ -462,8 +462,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 		var rec, body []byte
 		if legacy {
 			// Rows of an earlier format are known by a hash of this body.
-			if rec, err = e.encodeRow(prefix, rows); err != nil {
-				e.malformedRow(run, st, err)
+			if rec = e.encodeRow(prefix, rows, run, st); rec == nil {
 				continue
 			}
 			body = rec[len(prefix):]
@@ -480,8 +479,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 		if rec == nil {
 			// The identity checked what the encoder needs, so this
 			// cannot fail (and did not for the same row before).
-			if rec, err = e.encodeRow(prefix, rows); err != nil {
-				e.malformedRow(run, st, err)
+			if rec = e.encodeRow(prefix, rows, run, st); rec == nil {
 				continue
 			}
 		}
@@ -514,12 +512,16 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 }
 
 // encodeRow encodes the current row as a record after prefix (its time is
-// set by the caller).
-func (e *Engine) encodeRow(prefix []byte, rows rowIterator) ([]byte, error) {
+// set by the caller), or counts it as malformed and returns nil.
+func (e *Engine) encodeRow(prefix []byte, rows rowIterator, run digicert.Run, st *runStats) []byte {
 	e.p.encoded++
 	rec, _, err := e.p.enc.AppendMembers(append(e.p.rec[:0], prefix...), rows.Row(), rows.Members(), rows.Keys())
 	e.p.rec = rec
-	return rec, err
+	if err != nil {
+		e.malformedRow(run, st, err)
+		return nil
+	}
+	return rec
 }
 
 // malformedRow counts a row that could not be read, logging the first.
