@@ -34,10 +34,9 @@ type checkpoint struct {
 
 	mu          sync.Mutex // guards the fields below; never held while taking the buffer's lock
 	led         *ledger
-	old         *ledger // rows from a format version 2 checkpoint, by unkeyed hash; nil once none is left
-	old3        *ledger // rows from a format version 3 checkpoint, by keyed hash of the msgpack body; nil once none is left
-	key         hashKey // row-hash key of this checkpoint
-	resave      bool    // write a snapshot even if nothing changed (new key, format upgrade)
+	old         [len(legacyFormats)]*ledger // rows of each of legacyFormats; nil once none is left
+	key         hashKey                     // row-hash key of this checkpoint
+	resave      bool                        // write a snapshot even if nothing changed (new key, format upgrade)
 	jr          *journal
 	gen         uint64    // snapshot generation on disk
 	meta        stateMeta // durable run progress (LastRunID, Current)
@@ -96,7 +95,7 @@ func (c *checkpoint) beginRun(run digicert.Run, gen uint32) (cutoff, wm uint32, 
 	if b, err := json.Marshal(run); err == nil && !c.closed {
 		c.noteJournal(c.jr.append(recRunStart, b))
 	}
-	return cutoff, c.led.wm, c.old != nil || c.old3 != nil
+	return cutoff, c.led.wm, c.old != [len(legacyFormats)]*ledger{}
 }
 
 // endRun ends the count begun by beginRun (done, failed or abandoned).
@@ -120,11 +119,10 @@ func (c *checkpoint) observe(body []byte, m rowMeta, gen, cutoff, untimedSec uin
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if body != nil && !belowCutoff(m.sec, m.flags, cutoff) {
-		if c.old != nil {
-			c.led.adopt(c.old, hashBody(body), m.hash)
-		}
-		if c.old3 != nil {
-			c.led.adopt(c.old3, c.key.sum(body), m.hash)
+		for i, f := range legacyFormats {
+			if old := c.old[i]; old != nil {
+				c.led.adopt(old, f.hash(c.key, body), m.hash)
+			}
 		}
 	}
 	return c.led.observe(m.hash, m.sec, m.flags, gen, cutoff, untimedSec)
@@ -320,7 +318,7 @@ func (c *checkpoint) load() error {
 	}
 	c.jr = jr
 	c.led.wm = max(c.led.wm, snap.meta.Watermark)
-	for _, old := range []*ledger{c.old, c.old3} {
+	for _, old := range c.old {
 		if old != nil {
 			c.led.wm = max(c.led.wm, old.wm)
 		}
@@ -395,26 +393,22 @@ func (c *checkpoint) loadKey(version uint32) error {
 // loadRow applies one row of the snapshot or the journal: to the ledger of
 // its format (flagLegacyHash, flagBodyHash).
 func (c *checkpoint) loadRow(m rowMeta) {
-	var old **ledger
-	switch {
-	case m.flags&flagLegacyHash != 0:
-		old = &c.old
-	case m.flags&flagBodyHash != 0:
-		old = &c.old3
-	default:
-		c.led.commit(m)
-		return
+	for i, f := range legacyFormats {
+		if m.flags&f.flag != 0 {
+			if c.old[i] == nil {
+				c.old[i] = newLedger()
+			}
+			m.flags &^= f.flag
+			c.old[i].commit(m)
+			return
+		}
 	}
-	if *old == nil {
-		*old = newLedger()
-	}
-	m.flags &^= flagLegacyHash | flagBodyHash
-	(*old).commit(m)
+	c.led.commit(m)
 }
 
 func (c *checkpoint) knownRows() int {
 	n := c.led.len()
-	for _, old := range []*ledger{c.old, c.old3} {
+	for _, old := range c.old {
 		if old != nil {
 			n += old.len()
 		}
@@ -517,22 +511,19 @@ func (c *checkpoint) compact() error {
 	}
 	floor := c.pruneFloor()
 	pruned := c.led.prune(floor, c.activeGen)
-	for _, old := range []**ledger{&c.old, &c.old3} {
-		if *old != nil {
-			if pruned += (*old).prune(floor, 0); (*old).len() == 0 {
-				*old = nil
+	for i := range c.old {
+		if old := c.old[i]; old != nil {
+			if pruned += old.prune(floor, 0); old.len() == 0 {
+				c.old[i] = nil
 			}
 		}
 	}
 	rows := func(fn func(rowMeta)) {
 		c.led.durable(fn)
-		for _, old := range []struct {
-			l    *ledger
-			flag uint8
-		}{{c.old, flagLegacyHash}, {c.old3, flagBodyHash}} {
-			if old.l != nil {
-				old.l.durable(func(m rowMeta) {
-					m.flags |= old.flag
+		for i, f := range legacyFormats {
+			if old := c.old[i]; old != nil {
+				old.durable(func(m rowMeta) {
+					m.flags |= f.flag
 					fn(m)
 				})
 			}

@@ -67,13 +67,26 @@ const (
 // keyed hash of its msgpack body (format version 3).
 const flagBodyHash uint8 = 4
 
+// legacyFormats are the earlier formats whose rows a checkpoint can still
+// hold: known by a hash of their msgpack body, which cannot be converted
+// (rows are not stored), so each is kept in a ledger of its own until its
+// rows are seen again or leave the dedup window (checkpoint.old, same
+// order).
+var legacyFormats = [2]struct {
+	version uint32
+	flag    uint8 // marks its rows in checkpoint files of later formats
+	hash    func(k hashKey, body []byte) rowHash
+}{
+	{legacyVersion, flagLegacyHash, func(_ hashKey, body []byte) rowHash { return hashBody(body) }},
+	{bodyHashVersion, flagBodyHash, hashKey.sum},
+}
+
 // legacyRowFlag is the flag of the rows of a file of format version v.
 func legacyRowFlag(v uint32) uint8 {
-	switch v {
-	case legacyVersion:
-		return flagLegacyHash
-	case bodyHashVersion:
-		return flagBodyHash
+	for _, f := range legacyFormats {
+		if f.version == v {
+			return f.flag
+		}
 	}
 	return 0
 }
