@@ -300,25 +300,11 @@ func backfill(o options, sim *simulator, vgw *versity, cfgPath string, env []str
 	}
 	defer fb.stop()
 	n := len(sim.truth)
-	deadline := time.Now().Add(o.timeout)
-	for {
-		time.Sleep(100 * time.Millisecond)
-		m, err := fb.metrics()
-		if err == nil && m.outputRecords("secops_s3") >= n {
-			break
-		}
-		if fb.exited() {
-			return result{}, fmt.Errorf("fluent-bit exited during the backfill; log: %s", fb.logPath)
-		}
-		if time.Now().After(deadline) {
-			return result{}, fmt.Errorf("backfill: not every row stored within %v (output records %d of %d); log: %s", o.timeout, m.outputRecords("secops_s3"), n, fb.logPath)
-		}
+	if err := fb.waitFor("the backfill", o.timeout, 100*time.Millisecond, fb.stored("secops_s3", n)); err != nil {
+		return result{}, err
 	}
-	st := fb.stats()
-	// A little longer, so duplicates would show.
-	time.Sleep(2 * time.Second)
-	hwm := fb.stats().hwm
-	if err := fb.stop(); err != nil {
+	st, err := fb.settle()
+	if err != nil {
 		return result{}, err
 	}
 	objs, err := vgw.objects(bucket)
@@ -336,7 +322,7 @@ func backfill(o options, sim *simulator, vgw *versity, cfgPath string, env []str
 	if err != nil {
 		return result{}, err
 	}
-	return result{rows: rows, seconds: last.Sub(first).Seconds(), cpu: st.cpu, peakRSS: hwm, objects: len(objs),
+	return result{rows: rows, seconds: last.Sub(first).Seconds(), cpu: st.cpu, peakRSS: st.hwm, objects: len(objs),
 		lost: lost, dup: dup, checkedAgainst: n, extra: goMemory(work), threads: st.threads}, nil
 }
 
@@ -355,29 +341,21 @@ func steady(o options, sim *simulator, vgw *versity, cfgPath string, env []strin
 		return result{}, err
 	}
 	defer fb.stop()
-	deadline := time.Now().Add(o.timeout)
 	var m []string
 	startCPU := -1.0 // CPU spent before the report download: start-up and checkpoint load
-	for {
-		time.Sleep(20 * time.Millisecond)
+	err = fb.waitFor(`the steady state's "run shipped"`, o.timeout, 20*time.Millisecond, func() bool {
 		if startCPU < 0 && !sim.firstDownload().IsZero() {
 			startCPU = fb.stats().cpu
 		}
-		if m = fb.find(runShipped); m != nil {
-			break
-		}
-		if fb.exited() {
-			return result{}, fmt.Errorf("fluent-bit exited during the steady state; log: %s", fb.logPath)
-		}
-		if time.Now().After(deadline) {
-			return result{}, fmt.Errorf("steady state: no \"run shipped\" within %v; log: %s", o.timeout, fb.logPath)
-		}
+		m = fb.find(runShipped)
+		return m != nil
+	})
+	if err != nil {
+		return result{}, err
 	}
 	shippedAt := time.Now()
-	st := fb.stats()
-	time.Sleep(2 * time.Second)
-	hwm := fb.stats().hwm
-	if err := fb.stop(); err != nil {
+	st, err := fb.settle()
+	if err != nil {
 		return result{}, err
 	}
 	after, err := vgw.objects(bucket)
@@ -385,7 +363,7 @@ func steady(o options, sim *simulator, vgw *versity, cfgPath string, env []strin
 		return result{}, err
 	}
 	skipped, _ := strconv.Atoi(m[2])
-	return result{rows: skipped, seconds: shippedAt.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: hwm, threads: st.threads,
+	return result{rows: skipped, seconds: shippedAt.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: st.hwm, threads: st.threads,
 		extra: fmt.Sprintf("emitted %s, new objects %d (CPU and RSS of the whole process, start included; CPU before the download %.2f s); %s", m[1], len(after)-len(before), startCPU, goMemory(work))}, nil
 }
 
@@ -420,24 +398,11 @@ func small(o options, sim *simulator, vgw *versity, cfgPath string, env []string
 		return result{}, err
 	}
 	defer fb.stop()
-	deadline := time.Now().Add(o.timeout)
-	for {
-		time.Sleep(50 * time.Millisecond)
-		m, err := fb.metrics()
-		if err == nil && m.outputRecords("secops_s3") >= len(fresh) {
-			break
-		}
-		if fb.exited() {
-			return result{}, fmt.Errorf("fluent-bit exited during the small run; log: %s", fb.logPath)
-		}
-		if time.Now().After(deadline) {
-			return result{}, fmt.Errorf("small run: the %d new rows not stored within %v; log: %s", len(fresh), o.timeout, fb.logPath)
-		}
+	if err := fb.waitFor(fmt.Sprintf("the small run's %d new rows", len(fresh)), o.timeout, 50*time.Millisecond, fb.stored("secops_s3", len(fresh))); err != nil {
+		return result{}, err
 	}
-	st := fb.stats()
-	time.Sleep(2 * time.Second)
-	hwm := fb.stats().hwm
-	if err := fb.stop(); err != nil {
+	st, err := fb.settle()
+	if err != nil {
 		return result{}, err
 	}
 	after, err := vgw.objects(bucket)
@@ -456,7 +421,7 @@ func small(o options, sim *simulator, vgw *versity, cfgPath string, env []string
 	if err != nil {
 		return result{}, err
 	}
-	return result{rows: rows, seconds: lastObj.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: hwm, objects: len(objs),
+	return result{rows: rows, seconds: lastObj.Sub(sim.firstDownload()).Seconds(), cpu: st.cpu, peakRSS: st.hwm, objects: len(objs),
 		lost: lost, dup: dup, checkedAgainst: len(fresh), threads: st.threads, extra: goMemory(work)}, nil
 }
 
@@ -509,22 +474,10 @@ pipeline:
 	}
 	defer fb.stop()
 	n := len(rows)
-	deadline := time.Now().Add(o.timeout)
-	var done time.Time
-	for {
-		time.Sleep(50 * time.Millisecond)
-		m, err := fb.metrics()
-		if err == nil && m.outputRecords("null") >= n {
-			done = time.Now()
-			break
-		}
-		if fb.exited() {
-			return result{}, fmt.Errorf("fluent-bit exited during the limit run; log: %s", fb.logPath)
-		}
-		if time.Now().After(deadline) {
-			return result{}, fmt.Errorf("limit: not every row through within %v; log: %s", o.timeout, fb.logPath)
-		}
+	if err := fb.waitFor("the limit run", o.timeout, 50*time.Millisecond, fb.stored("null", n)); err != nil {
+		return result{}, err
 	}
+	done := time.Now()
 	st := fb.stats()
 	first := fb.find(regexp.MustCompile(`benchlimit: first collect (\d+)`))
 	if first == nil {
@@ -1007,6 +960,42 @@ type procStats struct {
 	cpu     float64 // user + system seconds
 	hwm     int64   // peak RSS, bytes
 	threads string  // CPU seconds by thread name
+}
+
+// waitFor polls done every interval until it holds; it fails, naming what
+// it waited for, when Fluent Bit exits first or timeout passes.
+func (f *fluentBit) waitFor(what string, timeout, every time.Duration, done func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		time.Sleep(every)
+		if done() {
+			return nil
+		}
+		if f.exited() {
+			return fmt.Errorf("fluent-bit exited before %s; log: %s", what, f.logPath)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not done within %v; log: %s", what, timeout, f.logPath)
+		}
+	}
+}
+
+// stored is a waitFor condition: output has passed on n records.
+func (f *fluentBit) stored(output string, n int) func() bool {
+	return func() bool {
+		m, err := f.metrics()
+		return err == nil && m.outputRecords(output) >= n
+	}
+}
+
+// settle ends a phase: its CPU now, its peak RSS 2 s later (so that late
+// duplicates, or memory taken after the last row, would show), and Fluent
+// Bit stopped.
+func (f *fluentBit) settle() (procStats, error) {
+	st := f.stats()
+	time.Sleep(2 * time.Second)
+	st.hwm = f.stats().hwm
+	return st, f.stop()
 }
 
 // clkTck is the kernel's USER_HZ, 100 on every Linux platform Go supports.
