@@ -263,22 +263,27 @@ func setJournalGen(t *testing.T, path string, gen uint64) {
 // corruptJournalFrame damages the payload of the first frame, which has
 // another frame after it.
 func corruptJournalFrame(t *testing.T, path string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := int(binary.BigEndian.Uint32(b[journalHeader:]))
-	if journalHeader+frameHeader+first >= len(b) {
-		t.Fatalf("journal holds one frame only (%d bytes)", len(b))
-	}
-	b[journalHeader+frameHeader+first/2] ^= 0xff
-	os.WriteFile(path, b, 0o600)
+	editFirstFrame(t, path, func(b []byte, first int) {
+		b[journalHeader+frameHeader+first/2] ^= 0xff
+	})
 }
 
 // setFirstFrameLen rewrites the length of the first journal frame, which
 // has another frame after it: to n, or (n < 0) so that it ends exactly at
 // the end of the file.
 func setFirstFrameLen(t *testing.T, path string, n int) {
+	editFirstFrame(t, path, func(b []byte, _ int) {
+		if n < 0 {
+			n = len(b) - journalHeader - frameHeader
+		}
+		binary.BigEndian.PutUint32(b[journalHeader:], uint32(n))
+	})
+}
+
+// editFirstFrame rewrites the journal at path after edit has changed it;
+// first is the payload length of its first frame, which must have another
+// frame after it.
+func editFirstFrame(t *testing.T, path string, edit func(b []byte, first int)) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -287,11 +292,10 @@ func setFirstFrameLen(t *testing.T, path string, n int) {
 	if journalHeader+frameHeader+first >= len(b) {
 		t.Fatalf("journal holds one frame only (%d bytes)", len(b))
 	}
-	if n < 0 {
-		n = len(b) - journalHeader - frameHeader
+	edit(b, first)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	binary.BigEndian.PutUint32(b[journalHeader:], uint32(n))
-	os.WriteFile(path, b, 0o600)
 }
 
 // A state_file that is a symbolic link is followed: the checkpoint is
