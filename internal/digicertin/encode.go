@@ -111,6 +111,10 @@ type RowEncoder struct {
 	idArena []byte
 	idKeys  *jsonbytes.Keys // the table the ids belong to,
 	idGen   uint64          // and its generation
+
+	// members, when set, receives where the row's top-level members are,
+	// as the decoder's Members would say (the row identity's fallback).
+	members *[]jsonbytes.Member
 }
 
 // idKey is an interned key's msgpack str encoding and whether it is TimeKey.
@@ -364,7 +368,7 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 		if e.pos >= len(e.in) || e.in[e.pos] != '"' {
 			return dst, e.errorf("expected a string key")
 		}
-		keyStart := len(dst)
+		keyStart, rawKey := len(dst), e.pos
 		var err error
 		isTime := false
 		if top && count < len(e.keys) && bytes.HasPrefix(e.in[e.pos:], e.keys[count].raw) {
@@ -384,12 +388,14 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 				e.cacheKey(count, e.in[rawStart:e.pos], dst[keyStart:], isTime)
 			}
 		}
+		keyEnd := e.pos - 1 // its closing quote
 		e.skipSpace()
 		if e.pos >= len(e.in) || e.in[e.pos] != ':' {
 			return dst, e.errorf("expected ':' after a key")
 		}
 		e.pos++
-		valStart := len(dst)
+		e.skipSpace()
+		valStart, rawVal := len(dst), e.pos
 		if e.pos < len(e.in) && e.in[e.pos] == '"' {
 			dst, err = e.str(dst) // the usual audit value, without value's dispatch
 		} else {
@@ -397,6 +403,14 @@ func (e *RowEncoder) object(dst []byte, top bool) ([]byte, error) {
 		}
 		if err != nil {
 			return dst, err
+		}
+		if top && e.members != nil {
+			v := e.in[rawVal:e.pos]
+			*e.members = append(*e.members, jsonbytes.Member{
+				KeyStart: uint32(rawKey + 1), KeyEnd: uint32(keyEnd),
+				ValueStart: uint32(rawVal), ValueEnd: uint32(e.pos),
+				ValueEscaped: v[0] == '"' && bytes.IndexByte(v, '\\') >= 0,
+			})
 		}
 		if isTime {
 			e.noteTime(dst[valStart:])

@@ -1,7 +1,6 @@
 package digicertin
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -264,74 +263,23 @@ func (ri *rowIdent) keyset(row []byte, members []jsonbytes.Member, keys *jsonbyt
 	return nil
 }
 
-// scanMembers finds the members of row as RowEncoder.AppendBody reads it,
-// with the same checks (it fails where AppendBody fails). Keys get no id.
+// scanMembers finds the members of row by encoding it (RowEncoder.AppendBody,
+// into scratch): the same checks and errors, and the members as the
+// decoder would have located them. Keys get no id. Only rows that come
+// without members, or with members that do not fit, take this way.
 func (ri *rowIdent) scanMembers(row []byte) ([]jsonbytes.Member, error) {
 	if len(row) > math.MaxUint32 {
 		return nil, &SyntaxError{Msg: "row too large"}
 	}
-	e := &ri.enc
-	defer func() { e.in = nil }()
-	e.in, e.pos, e.depth = row, 0, 1
 	ms := ri.scan[:0]
-	e.skipSpace()
-	if e.pos >= len(row) || row[e.pos] != '{' {
-		return nil, ErrNotObject
-	}
-	e.pos++
-	e.skipSpace()
-	if e.pos < len(row) && row[e.pos] == '}' {
-		e.pos++
-		return ri.scanEnd(ms)
-	}
-	for {
-		e.skipSpace()
-		if e.pos >= len(row) || row[e.pos] != '"' {
-			return nil, e.errorf("expected a string key")
-		}
-		var m jsonbytes.Member
-		m.KeyStart = uint32(e.pos + 1)
-		var err error
-		if ri.tmp, err = e.str(ri.tmp[:0]); err != nil {
-			return nil, err
-		}
-		m.KeyEnd = uint32(e.pos - 1)
-		e.skipSpace()
-		if e.pos >= len(row) || row[e.pos] != ':' {
-			return nil, e.errorf("expected ':' after a key")
-		}
-		e.pos++
-		e.skipSpace()
-		m.ValueStart = uint32(e.pos)
-		if ri.tmp, err = e.value(ri.tmp[:0]); err != nil {
-			return nil, err
-		}
-		m.ValueEnd = uint32(e.pos)
-		m.ValueEscaped = row[m.ValueStart] == '"' && bytes.IndexByte(row[m.ValueStart:m.ValueEnd], '\\') >= 0
-		ms = append(ms, m)
-		e.skipSpace()
-		if e.pos >= len(row) {
-			return nil, e.errorf("unexpected end of row in an object")
-		}
-		switch row[e.pos] {
-		case ',':
-			e.pos++
-		case '}':
-			e.pos++
-			return ri.scanEnd(ms)
-		default:
-			return nil, e.errorf("expected ',' or '}' in an object")
-		}
-	}
-}
-
-// scanEnd checks that nothing but whitespace follows the row object.
-func (ri *rowIdent) scanEnd(ms []jsonbytes.Member) ([]jsonbytes.Member, error) {
-	ri.scan = ms
 	e := &ri.enc
-	e.skipSpace()
-	if e.pos != len(e.in) {
-		return nil, e.errorf("unexpected data after the row object")
+	e.members = &ms
+	var err error
+	ri.tmp, _, err = e.AppendBody(ri.tmp[:0], row)
+	e.members = nil
+	ri.scan = ms
+	if err != nil {
+		return nil, err
 	}
 	return ms, nil
 }
