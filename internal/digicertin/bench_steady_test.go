@@ -43,15 +43,13 @@ func benchEngineSteady(b *testing.B, n int) {
 
 	// The first reading ships every row, collected and released as Fluent
 	// Bit would (the collect after a release commits it).
-	mem := make([]byte, DefaultMaxBytesPerCollect)
-	fb := func(n int) []byte { return mem[:n] }
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
-			if _, id := e.Collect(fb); id != 0 {
+			if _, id := e.Collect(); id != 0 {
 				e.Release(id)
 				continue
 			}
@@ -67,10 +65,10 @@ func benchEngineSteady(b *testing.B, n int) {
 	}
 	close(stop)
 	wg.Wait()
-	for _, id := e.Collect(fb); id != 0; _, id = e.Collect(fb) {
+	for _, id := e.Collect(); id != 0; _, id = e.Collect() {
 		e.Release(id)
 	}
-	e.Collect(fb)
+	e.Collect()
 	rows := e.buf.seq()
 
 	runtime.GC()

@@ -83,14 +83,14 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 	run, body := zippedReport(b, n)
 	src := serveReport(b, body)
 	body = nil
-	// Fluent Bit's side: the cgo layer copies each batch into C memory,
-	// which Fluent Bit frees after the cleanup callback; reused here.
-	var cmem []byte
-	fbMemory := func(n int) []byte {
-		if cap(cmem) < n {
-			cmem = offHeap(max(n, DefaultMaxBytesPerCollect))
+	// Fluent Bit's side: it copies each batch into its own memory (its
+	// ring buffer) before the cleanup callback; reused here.
+	var fbMem []byte
+	fbCopy := func(recs []byte) int {
+		if cap(fbMem) < len(recs) {
+			fbMem = offHeap(max(len(recs), DefaultMaxBytesPerCollect))
 		}
-		return cmem[:n]
+		return copy(fbMem[:len(recs)], recs)
 	}
 	var rows, bytes, batches int
 	var peakHeap uint64
@@ -114,10 +114,10 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 		go func() { // Fluent Bit's input thread
 			defer wg.Done()
 			for {
-				var n int
+				var recs []byte
 				var id uint64
 				if !fullBatches || batchReady(e) {
-					n, id = e.Collect(fbMemory)
+					recs, id = e.Collect()
 				}
 				if id == 0 {
 					if done.Load() {
@@ -132,7 +132,7 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 					}
 					continue
 				}
-				bytes += n
+				bytes += fbCopy(recs)
 				batches++
 				peakHeap = max(peakHeap, heapInUse())
 				e.Release(id)
@@ -143,8 +143,8 @@ func benchEngineZipped(b *testing.B, n int, fullBatches bool) {
 		}
 		done.Store(true)
 		wg.Wait()
-		for n, id := e.Collect(fbMemory); id != 0; n, id = e.Collect(fbMemory) {
-			bytes += n
+		for recs, id := e.Collect(); id != 0; recs, id = e.Collect() {
+			bytes += fbCopy(recs)
 			batches++
 			e.Release(id)
 		}
@@ -205,7 +205,7 @@ func batchReady(e *Engine) bool {
 	defer e.buf.mu.Unlock()
 	const maxRecord = 4 << 10 // audit rows encode to ~700 bytes
 	bl := e.buf.blocks
-	return len(bl) > 1 || len(bl) == 1 && bl[0].size+maxRecord > e.buf.perCollect
+	return len(bl) > 1 || len(bl) == 1 && len(bl[0].data)+maxRecord > e.buf.perCollect
 }
 
 // heapInUse reads the heap in use without stopping the world

@@ -2,8 +2,12 @@ package digicertin
 
 import (
 	"bytes"
+	"errors"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 func rec(n int, fill byte) []byte { return bytes.Repeat([]byte{fill}, n) }
@@ -148,128 +152,113 @@ func TestBufferPause(t *testing.T) {
 	}
 }
 
-// takeCopy is take into fresh memory; nil, 0 when nothing was taken.
+// takeCopy is take, copied as Fluent Bit copies a batch; nil, 0 when
+// nothing was taken.
 func takeCopy(b *buffer) ([]byte, uint64) {
-	var data []byte
-	n, id := b.take(func(n int) []byte { data = make([]byte, n); return data })
+	data, id := b.take()
 	if id == 0 {
 		return nil, 0
 	}
-	return data[:n], id
+	return bytes.Clone(data), id
 }
 
-// collect is Collect into fresh memory, as Fluent Bit's C memory would be.
+// collect is Collect, copied as Fluent Bit copies a batch.
 func collect(e *Engine) ([]byte, uint64) {
-	var data []byte
-	n, id := e.Collect(func(n int) []byte { data = make([]byte, n); return data })
+	data, id := e.Collect()
 	if id == 0 {
 		return nil, 0
 	}
-	return data[:n], id
+	return bytes.Clone(data), id
 }
 
-// A batch spans many chunks, and chunks are reused once a batch is copied
-// out: the bytes handed over are exactly the records added, in order.
-func TestBufferChunksRecycled(t *testing.T) {
-	const per = 3 * chunkSize
-	b := newBuffer(2*per, per)
-	var want, got []byte
-	next := byte(0)
-	for round := 0; round < 4; round++ {
-		for b.bytes < per {
-			r := rec(1000+int(next)*7, next)
-			next++
-			want = append(want, r...)
-			if _, err := b.add(r, rowMeta{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for {
-			data, id := takeCopy(b)
-			if id == 0 {
-				break
-			}
-			got = append(got, data...)
-			b.release(id)
-		}
-		if round > 0 && len(b.free) == 0 {
-			t.Fatalf("round %d: no chunk recycled", round)
-		}
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("handed over %d bytes, want %d (or different content)", len(got), len(want))
-	}
-	// The run ends (idle) with its last rows still queued: once they are
-	// taken, the input holds no chunk.
-	b.add(rec(10, 'z'), rowMeta{})
-	b.idle()
-	if len(b.free) != 0 {
-		t.Fatalf("idle buffer keeps %d spare chunks", len(b.free))
-	}
-	if _, id := takeCopy(b); id == 0 || len(b.free) != 0 {
-		t.Fatalf("idle buffer kept %d chunks of its last batch", len(b.free))
-	}
+// countingMemory is heap batch memory that records what is allocated and
+// freed, and fails on request.
+type countingMemory struct {
+	caps  []int // capacity of every allocation, in order
+	live  map[*byte]int
+	freed int
+	fail  bool
+	// failAfter > 0 fails every allocation after that many.
+	failAfter int
 }
 
-// Spare chunks and queued records together stay within the buffer's limit,
-// also when the poller refilled the queue while a batch was being copied.
-func TestBufferSparesWithinLimit(t *testing.T) {
-	const per = 4 * chunkSize
-	b := newBuffer(per, per)
-	fill := func() {
-		for b.bytes+1000 <= per {
-			if _, err := b.add(rec(1000, 'a'), rowMeta{}); err != nil {
-				t.Fatal(err)
-			}
-		}
+func newCountingMemory() *countingMemory { return &countingMemory{live: map[*byte]int{}} }
+
+func (m *countingMemory) alloc(n int) ([]byte, error) {
+	if m.fail || m.failAfter > 0 && len(m.caps) >= m.failAfter {
+		return nil, errors.New("cannot allocate memory")
 	}
-	fill()
-	// Fluent Bit takes the batch; during the copy the poller refills the
-	// queue (from new chunks: none is spare yet).
-	n, id := b.take(func(n int) []byte {
-		fill() // take holds no lock while it allocates and copies
-		return make([]byte, n)
-	})
-	if id == 0 || n == 0 {
-		t.Fatal("nothing taken")
-	}
-	if held := len(b.free)*chunkSize + b.bytes; held > per {
-		t.Errorf("spare chunks (%d) and queued bytes (%d) hold %d bytes, over the %d limit", len(b.free), b.bytes, held, per)
-	}
+	b := make([]byte, 0, n)
+	m.caps = append(m.caps, n)
+	m.live[unsafe.SliceData(b)] = n
+	return b, nil
 }
 
-// An alloc that returns less memory than asked hands nothing out; the block
-// stays queued and goes out whole at the next take.
-func TestBufferShortAlloc(t *testing.T) {
-	b := newBuffer(1<<20, 1<<10)
-	b.add(rec(100, 'a'), rowMeta{})
-	if n, id := b.take(func(n int) []byte { return make([]byte, n-1) }); n != 0 || id != 0 {
-		t.Fatalf("short alloc: took %d bytes as batch %d", n, id)
+func (m *countingMemory) free(b []byte) {
+	p := unsafe.SliceData(b)
+	if _, ok := m.live[p]; !ok {
+		panic("free of memory not allocated, or freed twice")
 	}
-	if data, id := takeCopy(b); id == 0 || !bytes.Equal(data, rec(100, 'a')) {
-		t.Fatalf("after a short alloc: %d bytes, batch %d", len(data), id)
+	delete(m.live, p)
+	m.freed++
+}
+
+// Each batch is written into one allocation of the per-collect size (or a
+// larger record's own size), handed out as it is, and freed exactly once:
+// at its release, also after close; queued batches are freed by close.
+func TestBufferBatchMemory(t *testing.T) {
+	mem := newCountingMemory()
+	b := newBuffer(1<<20, 100)
+	b.mem = mem
+	for _, n := range []int{60, 40, 30, 250, 10} {
+		if _, err := b.add(rec(n, 'a'), rowMeta{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := []int{100, 100, 250, 100}; !slices.Equal(mem.caps, want) {
+		t.Fatalf("allocations %v, want %v", mem.caps, want)
+	}
+	first, id1 := b.take()
+	if len(first) != 100 || mem.live[unsafe.SliceData(first)] != 100 {
+		t.Fatalf("first batch: %d bytes, not the block's own memory", len(first))
+	}
+	_, id2 := b.take()
+	if rows, _ := b.release(id2); rows != nil || len(mem.live) != 3 {
+		t.Fatalf("out-of-order release: rows %v, %d allocations live, want 3", rows, len(mem.live))
+	}
+	b.release(id2) // a second release frees nothing more
+	b.close()      // frees the two queued batches, not the handed-out one
+	if len(mem.live) != 1 || mem.live[unsafe.SliceData(first)] != 100 {
+		t.Fatalf("after close %d allocations live, want only the handed-out batch", len(mem.live))
+	}
+	if rows, seq := b.release(id1); len(rows) != 3 || seq != 3 {
+		t.Fatalf("release after close: %d rows up to %d, want 3 up to 3", len(rows), seq)
+	}
+	if len(mem.live) != 0 || mem.freed != 4 {
+		t.Fatalf("%d allocations live, %d freed, want 0 and 4", len(mem.live), mem.freed)
 	}
 }
 
-// A batch being copied out when Stop closes the buffer is already counted
-// as handed out, so Stop waits for its Release instead of saving the
-// checkpoint without it; the copy still completes and is handed over.
-func TestBufferCloseDuringTake(t *testing.T) {
-	b := newBuffer(1<<20, 1<<10)
-	b.add(rec(100, 'a'), rowMeta{count: 1})
-	var unreleased int
-	n, id := b.take(func(n int) []byte {
-		b.close()
-		_, unreleased = b.stats()
-		return make([]byte, n)
-	})
-	if n != 100 || id == 0 {
-		t.Fatalf("take during close: %d bytes, batch %d", n, id)
+// When no memory can be had for a new batch, add says so and queues
+// nothing; later adds work again.
+func TestBufferNoMemory(t *testing.T) {
+	mem := newCountingMemory()
+	b := newBuffer(1<<20, 100)
+	b.mem = mem
+	b.add(rec(80, 'a'), rowMeta{})
+	mem.fail = true
+	b.add(rec(20, 'b'), rowMeta{}) // fits the open batch
+	if _, err := b.add(rec(30, 'c'), rowMeta{}); !errors.Is(err, errBatchMemory) || !strings.Contains(err.Error(), "max_bytes_per_collect") {
+		t.Fatalf("add without memory: %v", err)
 	}
-	if unreleased != 1 {
-		t.Fatalf("while copying, %d rows counted as handed out, want 1", unreleased)
+	mem.fail = false
+	b.add(rec(30, 'd'), rowMeta{})
+	var got []byte
+	for data, id := takeCopy(b); id != 0; data, id = takeCopy(b) {
+		got = append(got, data...)
+		b.release(id)
 	}
-	if rows, seq := b.release(id); len(rows) != 1 || seq == 0 {
-		t.Fatalf("release after close: %d rows, seq %d", len(rows), seq)
+	if want := slices.Concat(rec(80, 'a'), rec(20, 'b'), rec(30, 'd')); !bytes.Equal(got, want) {
+		t.Fatalf("handed out %q", got)
 	}
 }

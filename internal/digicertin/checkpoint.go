@@ -128,6 +128,14 @@ func (c *checkpoint) observe(body []byte, m rowMeta, gen, cutoff, untimedSec uin
 	return c.led.observe(m.hash, m.sec, m.flags, gen, cutoff, untimedSec)
 }
 
+// unpromise takes back what observe promised for m, a row that could not
+// be queued after all.
+func (c *checkpoint) unpromise(m rowMeta) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.led.unpromise(m)
+}
+
 // commit records rows that Fluent Bit has taken, in order, every row before
 // sequence number seq: they are journaled (and fsynced) before it returns,
 // and the runs all of whose rows are now in Fluent Bit become done.

@@ -6,13 +6,14 @@
 //	cfg, err := digicertin.LoadConfig(getter) // every key validated; errors name the key
 //	e, err := digicertin.New(cfg, logger)     // loads the checkpoint; no network
 //	e.Start()                                 // background poller
-//	n, batch := e.Collect(alloc)              // 1-s callback: ≤ max_bytes_per_collect into alloc(n), never blocks
+//	recs, batch := e.Collect()                // 1-s callback: ≤ max_bytes_per_collect, never blocks
 //	e.Release(batch)                          // cleanup callback: the batch is in Fluent Bit
 //	e.Pause(); e.Resume()                     // backpressure
 //	err = e.Stop(timeout)                     // cancel, wait, save the checkpoint
 //
-// Collect copies the batch into the memory alloc returns (C memory, from the
-// cgo layer), so the records are copied once.
+// The poller encodes records straight into the memory of the batch Collect
+// hands out (an anonymous mapping, outside the Go heap), valid until the
+// batch's Release: Fluent Bit copies it from there, and Go copies nothing.
 // Config.APIKey has type digicert.Secret (a string that prints as [REDACTED]), and
 // AppendRecord (encode.go) takes the row as []byte, which a digicert.Row converts to
 // implicitly.

@@ -105,22 +105,21 @@ func (e *Engine) Start() {
 }
 
 // Collect hands the next batch of msgpack records to Fluent Bit: at most
-// max_bytes_per_collect bytes (a single larger record goes alone). It asks
-// alloc for n bytes, copies the records there, and returns n and the batch
-// id; alloc provides the memory Fluent Bit will own (the cgo layer returns
-// C.malloc'd memory), so the records are copied once. It never blocks on
-// the network and returns 0, 0 when there is nothing to send, while paused,
-// or after Stop. The caller calls Release(batch) once Fluent Bit has taken
-// the data (the cleanup callback).
-func (e *Engine) Collect(alloc func(n int) []byte) (n int, batch uint64) {
+// max_bytes_per_collect bytes (a single larger record goes alone). The
+// records stay valid, in memory the engine owns outside the Go heap (so the
+// cgo layer passes them to Fluent Bit as they are), until Release(batch),
+// which the caller calls once Fluent Bit has taken them (the cleanup
+// callback). It never blocks on the network and returns nil, 0 when there is
+// nothing to send, while paused, or after Stop.
+func (e *Engine) Collect() (records []byte, batch uint64) {
 	e.commitReleased()
-	n, batch = e.buf.take(alloc)
+	records, batch = e.buf.take()
 	e.noteBuffered()
-	return n, batch
+	return records, batch
 }
 
-// Release records that Fluent Bit has taken batch (its cleanup callback). The
-// rows are committed to the checkpoint (journaled and fsynced) at the next
+// Release records that Fluent Bit has taken batch (its cleanup callback)
+// and frees the batch's records, also after Stop. The rows are committed to the checkpoint (journaled and fsynced) at the next
 // Collect, a second later, or at Stop, not here: a threaded Fluent Bit input
 // puts the records in a ring buffer that its engine moves into a chunk (and,
 // with filesystem storage, onto disk) only every 250 ms, so a kill -9 just

@@ -320,6 +320,31 @@ func TestFaultsRetriedNothingLost(t *testing.T) {
 	}
 }
 
+// When no memory can be had for a batch in the middle of a run, the poll
+// fails with a message saying what to do; the rows queued before ship, and
+// the row that could not be queued ships with the rest at the next poll,
+// none twice.
+func TestNoBatchMemoryNothingLost(t *testing.T) {
+	r := newRig(t, defaultSim(), nil)
+	mem := newCountingMemory()
+	mem.failAfter = 2
+	r.e.buf.mem = mem
+	r.sim.Advance(2 * time.Hour)
+	r.poll()
+	if len(r.logLines("no memory for the next batch")) != 1 {
+		t.Fatalf("no warning about the batch memory:\n%s", r.log)
+	}
+	if n, all := len(r.recs), len(r.sim.GroundTruth()); n == 0 || n >= all {
+		t.Fatalf("the failed poll shipped %d of %d rows; the test needs a run cut short", n, all)
+	}
+	mem.failAfter = 0
+	r.poll()
+	r.assertExactlyOnce()
+	if len(mem.live) != 0 {
+		t.Errorf("%d batches never freed", len(mem.live))
+	}
+}
+
 // Split runs are read part by part; every part's rows arrive.
 func TestSplitRunsAllParts(t *testing.T) {
 	sc := defaultSim()

@@ -242,6 +242,25 @@ func (l *ledger) observe(h rowHash, sec uint32, flags uint8, gen, cutoff, now ui
 	return skipShipped, c.runCount
 }
 
+// unpromise undoes observe's emitRow for occurrence m.count of a row that
+// was not queued after all (no memory for its batch), so the next run emits
+// it again: promised and the run's count go back to the occurrence before.
+func (l *ledger) unpromise(m rowMeta) {
+	if m.count == 0 {
+		return
+	}
+	e, _ := l.find(m.hash, m.sec, m.flags)
+	before := m.count - 1
+	if e.promised != wideCount {
+		e.promised = max(e.shipped, min(e.promised, uint8(before)))
+		e.runCount = min(e.runCount, uint8(before))
+		return
+	}
+	c := l.wide[e.hash]
+	c.promised = max(c.shipped, min(c.promised, before))
+	c.runCount = min(c.runCount, before)
+}
+
 // commit applies released rows: shipped becomes the highest occurrence
 // released, and timed rows advance the watermark. It is also how the journal
 // and the snapshot are replayed at start.

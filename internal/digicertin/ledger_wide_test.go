@@ -292,3 +292,24 @@ func TestCheckpointWideCounts(t *testing.T) {
 		}
 	}
 }
+
+// unpromise takes back the last emitted occurrence of a row, narrow or wide,
+// so the next run emits it again and nothing else.
+func TestLedgerUnpromise(t *testing.T) {
+	for _, n := range []uint32{3, 300} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			l := newLedger()
+			h := rowN(uint64(n))
+			releaseRow(l, h, runRow(l, h, n-1, 1))
+			emitted := runRow(l, h, n, 2)
+			if !slices.Equal(emitted, []uint32{n}) {
+				t.Fatalf("run 2 emitted %v, want [%d]", emitted, n)
+			}
+			l.unpromise(rowMeta{hash: h, sec: 1000, count: n})
+			wantCounts(t, l, h, n-1, n-1)
+			if emitted := runRow(l, h, n, 3); !slices.Equal(emitted, []uint32{n}) {
+				t.Fatalf("after unpromise run 3 emitted %v, want [%d]", emitted, n)
+			}
+		})
+	}
+}

@@ -498,6 +498,10 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 				rec, t.Add(time.Duration(count-1)))
 		}
 		if _, err := e.buf.add(rec, m); err != nil {
+			if errors.Is(err, errBatchMemory) {
+				// Not queued: a later run must emit it again.
+				e.cp.unpromise(m)
+			}
 			return err
 		}
 		st.emitted++
@@ -638,6 +642,8 @@ func (e *Engine) failed(err error) time.Duration {
 			msg = "the report run FAILED in DigiCert; retrying at the next poll"
 		case errors.Is(err, digicert.ErrWaitTimeout):
 			msg = "the report run was not READY within wait_timeout; retrying at the next poll (raise wait_timeout if this report's runs take longer)"
+		case errors.Is(err, errBatchMemory):
+			msg = "no memory for the next batch of rows; the run is retried at the next poll and no row is skipped (lower max_bytes_per_collect, or give Fluent Bit more memory)"
 		case errors.Is(err, digicert.ErrRateLimited):
 			msg = "DigiCert kept rate-limiting requests (HTTP 429); retrying at the next poll"
 		default:

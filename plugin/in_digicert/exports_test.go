@@ -29,17 +29,17 @@ func (e *scriptedEngine) hit(op string) {
 	}
 }
 
-func (e *scriptedEngine) Collect(alloc func(n int) []byte) (int, uint64) {
+func (e *scriptedEngine) Collect() ([]byte, uint64) {
 	e.hit("collect")
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.paused || len(e.out) == 0 {
-		return 0, 0
+		return nil, 0
 	}
 	b := e.out[0]
 	e.out = e.out[1:]
 	e.batch++
-	return copy(alloc(len(b)), b), e.batch
+	return b, e.batch
 }
 
 func (e *scriptedEngine) Release(b uint64) {
@@ -123,6 +123,31 @@ func TestExportsCollectAndCleanup(t *testing.T) {
 	}
 }
 
+// A buffer Fluent Bit cleans up after its instance exited still goes back
+// to the engine that handed it out, which frees it.
+func TestExportsCleanupAfterExit(t *testing.T) {
+	withInstances(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	eng := &scriptedEngine{out: [][]byte{[]byte("last")}}
+	inst := addEngine(eng, flbplugin.ThreadID())
+	var data unsafe.Pointer
+	var size uintptr
+	if ret := FLBPluginInputCallbackCtx(inst.id, &data, &size); ret != 1 || size != 4 {
+		t.Fatalf("collect: ret %d size %d", ret, size)
+	}
+	FLBPluginExit()
+	if !eng.stopped {
+		t.Fatal("exit did not stop the instance")
+	}
+	if ret := FLBPluginInputCleanupCallbackCtx(inst.id, data); ret != 1 {
+		t.Errorf("cleanup after exit: ret %d", ret)
+	}
+	if len(eng.released) != 1 || eng.released[0] != 1 {
+		t.Errorf("released %v, want [1]", eng.released)
+	}
+}
+
 // deep uses about n KiB of stack, forcing the goroutine's stack to be copied.
 func deep(n int) byte {
 	var pad [1024]byte
@@ -135,9 +160,9 @@ func deep(n int) byte {
 
 type growingEngine struct{ scriptedEngine }
 
-func (g *growingEngine) Collect(alloc func(n int) []byte) (int, uint64) {
+func (g *growingEngine) Collect() ([]byte, uint64) {
 	deep(512)
-	return g.scriptedEngine.Collect(alloc)
+	return g.scriptedEngine.Collect()
 }
 
 func (g *growingEngine) Release(b uint64) {

@@ -15,7 +15,6 @@
 package main
 
 /*
-#include <stdlib.h>
 #define FLB_ERROR 0
 #define FLB_OK 1
 */
@@ -100,9 +99,9 @@ func initInstance(in flbplugin.Instance, id uintptr, log *flbplugin.Logger) erro
 }
 
 // FLBPluginInputCallbackCtx is Fluent Bit's 1-second collect. It never
-// blocks: it takes what the poller has queued (nothing while paused), copies
-// it into C memory that Fluent Bit may hold until the cleanup callback, and
-// remembers which batch that buffer carries.
+// blocks: it hands over the batch the poller has prepared (nothing while
+// paused) as it lies in the engine's memory, which stays valid until the
+// cleanup callback, and remembers which batch that buffer carries.
 //
 //export FLBPluginInputCallbackCtx
 func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr) (ret C.int) {
@@ -120,23 +119,13 @@ func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr)
 			ret = C.FLB_OK
 			return
 		}
-		// The engine copies the batch straight into C memory for Fluent Bit.
-		var buf unsafe.Pointer
-		handed := false
-		defer func() {
-			if buf != nil && !handed {
-				C.free(buf) // allocated, but the engine handed nothing out
-			}
-		}()
-		n, batch := inst.eng.Collect(func(n int) []byte {
-			// cgo's C.malloc aborts the process rather than return NULL.
-			buf = C.malloc(C.size_t(max(n, 1)))
-			return unsafe.Slice((*byte)(buf), n)
-		})
-		if n > 0 && buf != nil {
-			buffers.put(uintptr(buf), inst.id, batch)
-			*data, *size = buf, uintptr(n)
-			handed = true
+		// The records are outside the Go heap (the engine maps them), so
+		// Fluent Bit may read them after this call returns.
+		recs, batch := inst.eng.Collect()
+		if batch != 0 && len(recs) > 0 {
+			p := unsafe.Pointer(unsafe.SliceData(recs))
+			buffers.put(uintptr(p), inst.eng, batch)
+			*data, *size = p, uintptr(len(recs))
 		}
 		ret = C.FLB_OK
 	})
@@ -144,9 +133,10 @@ func FLBPluginInputCallbackCtx(ctx uintptr, data *unsafe.Pointer, size *uintptr)
 }
 
 // FLBPluginInputCleanupCallbackCtx runs right after Fluent Bit appended
-// (copied) a buffer from the collect callback: it frees exactly that buffer
-// and tells the engine the batch is in Fluent Bit, so the checkpoint may
-// advance.
+// (copied) a buffer from the collect callback: the engine frees exactly that
+// buffer and learns the batch is in Fluent Bit, so the checkpoint may
+// advance. It finds the engine through the buffer, not ctx, so a buffer
+// cleaned up after its instance exited is still freed.
 //
 //export FLBPluginInputCleanupCallbackCtx
 func FLBPluginInputCleanupCallbackCtx(ctx uintptr, data unsafe.Pointer) (ret C.int) {
@@ -158,14 +148,11 @@ func FLBPluginInputCleanupCallbackCtx(ctx uintptr, data unsafe.Pointer) (ret C.i
 		}
 		h, ok := buffers.take(uintptr(data))
 		if !ok {
-			// Not ours: freeing it could corrupt the heap, keeping it only leaks.
+			// Not ours: freeing it could corrupt the process, keeping it only leaks.
 			plugin.LogGlobal(fmt.Sprintf("cleanup of a buffer this plugin did not hand out (context %d); left alone", ctx))
 			return
 		}
-		C.free(data)
-		if inst, ok := instances.Get(h.id); ok {
-			inst.eng.Release(h.batch)
-		}
+		h.eng.Release(h.batch)
 		ret = C.FLB_OK
 	})
 	return ret

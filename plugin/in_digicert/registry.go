@@ -8,7 +8,7 @@ import (
 // engine is what the cgo layer needs from *digicertin.Engine (an interface so the
 // bookkeeping is testable without Fluent Bit or the network).
 type engine interface {
-	Collect(alloc func(n int) []byte) (n int, batch uint64)
+	Collect() (records []byte, batch uint64)
 	Release(batch uint64)
 	Pause()
 	Resume()
@@ -32,15 +32,15 @@ type logger interface {
 	Close()
 }
 
-// handout is a C buffer given to Fluent Bit and not yet cleaned up.
+// handout is a buffer given to Fluent Bit and not yet cleaned up.
 type handout struct {
-	id    uintptr
+	eng   engine
 	batch uint64
 }
 
-// handouts maps C buffer addresses to their owner and batch. A buffer
-// outlives its instance when Fluent Bit cleans it up after the exit: it
-// must remain freeable, its batch released nowhere.
+// handouts maps buffer addresses to the engine that owns them and their
+// batch. A buffer outlives its instance when Fluent Bit cleans it up after
+// the exit: its engine still frees it.
 type handouts struct {
 	mu sync.Mutex
 	m  map[uintptr]handout
@@ -48,15 +48,15 @@ type handouts struct {
 
 func newHandouts() *handouts { return &handouts{m: map[uintptr]handout{}} }
 
-// put remembers that buffer p carries batch of instance id.
-func (h *handouts) put(p, id uintptr, batch uint64) {
+// put remembers that buffer p carries batch of eng.
+func (h *handouts) put(p uintptr, eng engine, batch uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.m[p] = handout{id: id, batch: batch}
+	h.m[p] = handout{eng: eng, batch: batch}
 }
 
-// take forgets buffer p and returns its batch and owner id; ok is false for
-// a buffer this plugin did not hand out, which must then not be freed.
+// take forgets buffer p and returns its batch and owner; ok is false for a
+// buffer this plugin did not hand out, which must then not be freed.
 func (h *handouts) take(p uintptr) (handout, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

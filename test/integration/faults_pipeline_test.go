@@ -213,12 +213,11 @@ func (p *faultPipe) loop() {
 // collect calls the input's collect callback once and queues its records
 // as a chunk, then the cleanup callback.
 func (p *faultPipe) collect(queue *[]*faultChunk) {
-	var buf []byte
-	n, batch := p.eng.Collect(func(n int) []byte { buf = make([]byte, n); return buf })
-	if n == 0 {
+	recs, batch := p.eng.Collect()
+	if batch == 0 {
 		return
 	}
-	data := buf[:n]
+	data := bytes.Clone(recs) // Fluent Bit's copy; Release frees recs
 	if p.mangle != nil {
 		data = p.mangle(data)
 	}

@@ -100,13 +100,12 @@ func TestTwinEventAcrossBatchesStoredTwice(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("only %d of %d rows came out of the input", got, want)
 			}
-			var chunk []byte
-			n, id := e.Collect(func(n int) []byte { chunk = make([]byte, n); return chunk })
+			recs, id := e.Collect()
 			if id == 0 {
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			rep := out.Flush(context.Background(), chunk[:n], "digicert.audit")
+			rep := out.Flush(context.Background(), recs, "digicert.audit")
 			if rep.Status != secopsout.StatusOK || rep.AlreadyStored {
 				t.Fatalf("flush: %+v", rep)
 			}

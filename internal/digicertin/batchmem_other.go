@@ -1,0 +1,5 @@
+//go:build !unix
+
+package digicertin
+
+func defaultBatchMemory() batchMemory { return heapMemory{} }
