@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -176,6 +177,28 @@ static int track_end(int slot)
     pthread_mutex_unlock(&track_mu);
     atomic_fetch_sub(&track_active, 1);
     return freed;
+}
+
+/* A plugin that maps a buffer itself (anonymous mmap, not malloc) frees it
+ * by unmapping it, with a raw system call no wrapper sees: the buffer is
+ * freed when its first byte is in no mapping of /proc/self/maps any more
+ * (qemu-user emulates that file for the guest, so this also works there). */
+static int unmapped(const void *p)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    uintptr_t a = (uintptr_t) p, lo, hi;
+    int found = 0;
+    if (f == NULL) {
+        return 0;
+    }
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && a >= lo && a < hi) {
+            found = 1;
+        }
+    }
+    fclose(f);
+    return !found;
 }
 
 /* Frees a buffer through the dynamic symbol, the way a plugin's C.free does:
@@ -849,12 +872,12 @@ static void collect_once(struct instance *in)
         ret = 0;
         free(data);
     }
-    freed = track_end(in->idx);
+    freed = track_end(in->idx) || unmapped(data);
     if (memtrack_on && !freed) {
         in->not_freed++;
     }
     event("cleanup %d ret=%d freed=%s", in->idx, ret,
-          memtrack_on ? (freed ? "yes" : "no") : "unknown");
+          memtrack_on || freed ? (freed ? "yes" : "no") : "unknown");
 }
 
 /* What the instance thread does for a pause/resume message

@@ -395,8 +395,8 @@ func TestDigicertHostReload(t *testing.T) {
 	dcNoSecret(t, h, "a")
 }
 
-// Under valgrind: every buffer handed to the host is freed exactly by the
-// cleanup callback (no definite leak), with real data flowing.
+// Under valgrind: every buffer handed to the host is freed by the cleanup
+// callback and nothing is definitely lost, with real data flowing.
 func TestDigicertHostValgrind(t *testing.T) {
 	vg := dcValgrindGo(t)
 	sim, url := dcSim(t, func(c *digicertsim.Config) { c.Backlog = 30 * time.Minute })
@@ -408,8 +408,10 @@ func TestDigicertHostValgrind(t *testing.T) {
 	h.waitRecords("a", len(truth))
 	h.waitRecords("b", len(truth))
 	events := h.finish()
-	if n := dcCount(events, `^cleanup \d ret=1 freed=unknown$`); n < 2 {
-		t.Fatalf("only %d cleanups ran under valgrind: %q", n, events)
+	// Valgrind replaces free(), so the host cannot see it, but the batches
+	// live in mappings the plugin unmaps, which the host sees.
+	if n := dcCount(events, `^cleanup \d ret=1 freed=yes$`); n < 2 || dcCount(events, `freed=no`) > 0 {
+		t.Fatalf("%d cleanups freed their buffer under valgrind: %q", n, events)
 	}
 	lost, ok := dcDefinitelyLost(h.stderr.String())
 	if !ok || lost != 0 {
