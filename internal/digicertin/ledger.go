@@ -387,6 +387,7 @@ func tagFlags(t uint8) uint8 {
 type shard struct {
 	tags []uint8
 	ents []entry
+	mem  *tableMem // the mapping holding tags and ents; nil on the Go heap
 	n    int
 	max  int // rows it holds before it grows
 }
@@ -439,10 +440,11 @@ func (s *shard) findOrAdd(h rowHash, sec uint32, flags uint8) (e *entry, tag uin
 
 // resize rebuilds the shard with at least size slots (see allocEntries).
 func (s *shard) resize(size int) {
-	old, oldEnts := s.tags, s.ents
-	s.ents = allocEntries(size)
+	old, oldEnts, oldMem := s.tags, s.ents, s.mem
+	s.tags, s.ents, s.mem = allocTable(size)
 	size = len(s.ents)
-	s.tags, s.n, s.max = make([]uint8, size), 0, int(shardMaxLoad*float64(size))
+	s.n, s.max = 0, int(shardMaxLoad*float64(size))
+	defer oldMem.free()
 	for i, t := range old {
 		if t == 0 {
 			continue
@@ -482,6 +484,7 @@ func (s *shard) removeIf(drop func(*entry) bool) int {
 	}
 	if len(s.tags) > shardMinSize && float64(s.n) < 0.3*float64(len(s.tags)) {
 		if s.n == 0 {
+			s.mem.free()
 			*s = shard{}
 		} else {
 			s.resize(max(shardMinSize, int(float64(s.n)/0.6)+1))

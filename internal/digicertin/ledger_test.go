@@ -300,14 +300,20 @@ func liveHeap() uint64 {
 	return ms.HeapAlloc
 }
 
-// reportLedgerBytes reports the heap that the ledger build returns holds,
-// per row: what the runtime allocated for it (size classes and pages
-// included), measured, not computed from the entry size.
+// reportLedgerBytes reports the memory that the ledger build returns holds,
+// per row: the heap the runtime allocated for it (size classes and pages
+// included), measured, not computed from the entry size, plus the mappings
+// its large tables live in.
 func reportLedgerBytes(b *testing.B, build func() *ledger) {
 	b.Helper()
 	before := liveHeap()
 	l := build()
 	after := liveHeap()
+	for i := range l.shards {
+		if m := l.shards[i].mem; m != nil {
+			after += uint64(cap(m.b))
+		}
+	}
 	b.ReportMetric(float64(after-before)/float64(l.len()), "ledger-bytes/row")
 	runtime.KeepAlive(l)
 	runtime.KeepAlive(build) // and the rows it reads, live in both measurements
