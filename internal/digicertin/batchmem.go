@@ -17,10 +17,3 @@ type batchMemory interface {
 
 // errBatchMemory wraps a failed allocation of a batch.
 var errBatchMemory = errors.New("no memory for a batch")
-
-// heapMemory is batchMemory on the Go heap, for systems without anonymous
-// mappings and for tests that want to see every allocation.
-type heapMemory struct{}
-
-func (heapMemory) alloc(n int) ([]byte, error) { return make([]byte, 0, n), nil }
-func (heapMemory) free([]byte)                 {}
