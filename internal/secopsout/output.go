@@ -224,3 +224,7 @@ func (o *Output) buffer() *[]byte {
 	b := make([]byte, 0, 256<<10)
 	return &b
 }
+
+// GCPercent is the GOGC the plugin's Go runtime runs with unless the
+// environment sets one (plugin/out_secops_s3).
+const GCPercent = 100
