@@ -26,8 +26,8 @@ const (
 	DefaultKeyFormat          = "${prefix}/%Y/%m/%d/%H%M%S-digicert-audit-${hash}.json.gz"
 	DefaultCompressionLevel   = 1 // meets ≥150 MB/s of NDJSON per core; see docs/benchmarks.md
 	DefaultUploadTimeout      = 2 * time.Minute
-	DefaultMultipartThreshold = 16 << 20
-	DefaultPartSize           = 8 << 20
+	DefaultMultipartThreshold = 5 << 20
+	DefaultPartSize           = 5 << 20
 	// MinPartSize is S3's minimum size of every part but the last.
 	MinPartSize = 5 << 20
 	// maxPartSize is S3's maximum part size.

@@ -130,7 +130,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{flb.MapConfig{"upload_timeout": "100ms"}, "upload_timeout: 100ms is too short"},
 		{flb.MapConfig{"multipart_part_size": "5M"}, "multipart_part_size: 5000000 bytes is outside S3's part size limits"},
 		{flb.MapConfig{"multipart_part_size": "lots"}, "multipart_part_size:"},
-		{flb.MapConfig{"multipart_threshold": "6MiB"}, "multipart_threshold: 6291456 bytes is below multipart_part_size"},
+		{flb.MapConfig{"multipart_threshold": "4MiB"}, "multipart_threshold: 4194304 bytes is below multipart_part_size"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
@@ -145,5 +145,31 @@ func TestLoadConfigErrors(t *testing.T) {
 				t.Errorf("error %q, want it to start with secops_s3: and contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The defaults KeyDocs names are what Fluent Bit's help shows: set
+// explicitly, each must load as the built-in default.
+func TestKeyDocsDefaultsLoadAsTheBuiltInDefaults(t *testing.T) {
+	set := flb.MapConfig{"bucket": "b"}
+	for _, d := range KeyDocs() {
+		if d.Default != "" {
+			set[d.Name] = d.Default
+		}
+	}
+	got, err := LoadConfig(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := LoadConfig(flb.MapConfig{"bucket": "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.KeyFormat.String() != want.KeyFormat.String() {
+		t.Errorf("key_format %q, want %q", got.KeyFormat, want.KeyFormat)
+	}
+	got.KeyFormat, want.KeyFormat = nil, nil
+	if got != want {
+		t.Errorf("config from the documented defaults:\n%+v\nwant the built-in defaults:\n%+v", got, want)
 	}
 }

@@ -28,9 +28,11 @@ func KeyDocs() []flb.KeyDoc {
 		kd(keyExternalID, "", "external id for role_arn"),
 		kd(keyProfile, "", "shared config/credentials profile"),
 		kd(keyUploadTimeout, "2m", "deadline of one flush's upload"),
-		kd(keyMultipartThreshold, "16MiB", "compressed size above which multipart is used"),
-		kd(keyPartSize, "8MiB", "multipart part size (at least 5 MiB)"),
+		kd(keyMultipartThreshold, mib(DefaultMultipartThreshold), "compressed size above which multipart is used"),
+		kd(keyPartSize, mib(DefaultPartSize), "multipart part size (at least 5 MiB)"),
 	}
 }
+
+func mib(n int) string { return strconv.Itoa(n>>20) + "MiB" }
 
 func kd(name, def, desc string) flb.KeyDoc { return flb.KeyDoc{Name: name, Default: def, Desc: desc} }

@@ -1,9 +1,10 @@
 package secopsout
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,19 +43,28 @@ const maxParts = 10000
 // runs on a fresh context because the flush's own may have expired.
 const abortTimeout = 30 * time.Second
 
+// maxInFlight bounds the parts uploaded while the next is being compressed.
+// One hides the upload behind the compression and holds two parts in all.
+const maxInFlight = 1
+
 // objectWriter receives the compressed stream of one chunk. Up to the
 // multipart threshold it only buffers, and Close stores the object with one
 // create-only PutObject. Past the threshold it switches to a multipart upload
-// and sends each full part as soon as it is buffered, so memory stays near
-// threshold + part size whatever the chunk size. The key is asked for only
-// when the first request is made, by which time the first record is known.
+// and uploads each full part in the background while the next one fills, so
+// memory stays near threshold + part size whatever the chunk size; with the
+// default threshold of one part, two parts. The key is asked for only when
+// the first request is made, by which time the first record is known.
 type objectWriter struct {
 	ctx  context.Context
 	api  objectAPI
 	spec *objectSpec
 	key  func() string
+	pool *blockPool
 
-	buf         []byte
+	held        []part     // full parts kept while the object may fit one PutObject
+	cur         part       // the part being filled
+	sent        []sentPart // parts being uploaded, oldest first
+	buffered    int        // compressed bytes held: held, cur and sent
 	keyUsed     string
 	uploadID    *string
 	parts       []types.CompletedPart
@@ -63,30 +73,59 @@ type objectWriter struct {
 	err         error
 }
 
-func newObjectWriter(ctx context.Context, api objectAPI, spec *objectSpec, key func() string, buf []byte) *objectWriter {
-	return &objectWriter{ctx: ctx, api: api, spec: spec, key: key, buf: buf[:0]}
+// sentPart is a part being uploaded; done receives the outcome.
+type sentPart struct {
+	part
+	done chan partResult
 }
 
-// Write buffers p and uploads full parts once in multipart mode.
+type partResult struct {
+	part types.CompletedPart
+	err  error
+}
+
+func newObjectWriter(ctx context.Context, api objectAPI, spec *objectSpec, key func() string, pool *blockPool) *objectWriter {
+	return &objectWriter{ctx: ctx, api: api, spec: spec, key: key, pool: pool}
+}
+
+// Write buffers p; in multipart mode full parts are uploaded.
 func (w *objectWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for w.err == nil && len(p) > 0 {
+		if w.cur.size == w.spec.partSize {
+			// Only with more to come: the last part is sent by Close.
+			full := w.cur
+			w.cur = part{}
+			if w.uploadID == nil {
+				w.held = append(w.held, full)
+			} else {
+				w.err = w.send(full)
+			}
+			continue
+		}
+		c := min(len(p), w.spec.partSize-w.cur.size)
+		if off := w.cur.size % blockSize; len(w.sent) > 0 && (off == 0 || off+c > blockSize) {
+			// A block is needed: perhaps an upload has freed some.
+			if w.err = w.reap(); w.err != nil {
+				break
+			}
+		}
+		w.cur.write(w.pool, p[:c])
+		p = p[c:]
+		w.buffered += c
+		w.maxBuffered = max(w.maxBuffered, w.buffered)
+		if w.uploadID == nil && len(w.held)*w.spec.partSize+w.cur.size > w.spec.threshold {
+			w.err = w.startMultipart()
+			for len(w.held) > 0 && w.err == nil {
+				w.err = w.send(w.held[0])
+				w.held = w.held[1:]
+			}
+		}
+	}
 	if w.err != nil {
-		return 0, w.err
+		return n - len(p), w.err
 	}
-	w.buf = append(w.buf, p...)
-	w.maxBuffered = max(w.maxBuffered, len(w.buf))
-	if w.uploadID == nil && len(w.buf) > w.spec.threshold {
-		if w.err = w.startMultipart(); w.err != nil {
-			return 0, w.err
-		}
-	}
-	for w.uploadID != nil && len(w.buf) >= w.spec.partSize {
-		if w.err = w.uploadPart(w.buf[:w.spec.partSize]); w.err != nil {
-			return 0, w.err
-		}
-		n := copy(w.buf, w.buf[w.spec.partSize:])
-		w.buf = w.buf[:n]
-	}
-	return len(p), nil
+	return n, nil
 }
 
 // Close stores what is buffered: one PutObject, or the last part and the
@@ -100,19 +139,36 @@ func (w *objectWriter) Close() error {
 		w.err = w.put()
 		return w.err
 	}
-	if len(w.buf) > 0 {
-		if w.err = w.uploadPart(w.buf); w.err != nil {
+	if w.cur.size > 0 {
+		last := w.cur
+		w.cur = part{}
+		if w.err = w.send(last); w.err != nil {
 			return w.err
 		}
-		w.buf = w.buf[:0]
+	}
+	if w.err = w.wait(0); w.err != nil {
+		return w.err
 	}
 	w.err = w.complete()
 	return w.err
 }
 
+// release gives the writer's blocks back for reuse. Only after a flush that
+// stored its object: after a failure a cancelled request may still read them.
+func (w *objectWriter) release() {
+	for i := range w.held {
+		w.held[i].release(w.pool)
+	}
+	w.held = nil
+	w.cur.release(w.pool)
+}
+
 // Abort cancels an unfinished multipart upload so no parts linger (and bill).
 // It returns the abort's own error, if any.
 func (w *objectWriter) Abort() error {
+	// Parts still being uploaded end first (their context is done or they
+	// complete); their outcome no longer matters.
+	_ = w.wait(0)
 	if w.uploadID == nil {
 		return nil
 	}
@@ -144,11 +200,16 @@ func optional(s string) *string {
 
 func (w *objectWriter) put() error {
 	w.keyUsed = w.key()
+	var segs [][]byte
+	for i := range w.held {
+		segs = w.held[i].appendSegments(segs)
+	}
+	segs = w.cur.appendSegments(segs)
 	_, err := w.api.PutObject(w.ctx, &s3.PutObjectInput{
 		Bucket:               aws.String(w.spec.bucket),
 		Key:                  aws.String(w.keyUsed),
-		Body:                 bytes.NewReader(w.buf),
-		ContentLength:        aws.Int64(int64(len(w.buf))),
+		Body:                 newSegmentReader(segs),
+		ContentLength:        aws.Int64(int64(w.buffered)),
 		ContentType:          aws.String(NDJSONContentType),
 		ContentEncoding:      w.contentEncoding(),
 		IfNoneMatch:          aws.String("*"),
@@ -162,7 +223,7 @@ func (w *objectWriter) put() error {
 	if err != nil {
 		return fmt.Errorf("PutObject %s: %w", w.keyUsed, err)
 	}
-	w.stored = int64(len(w.buf))
+	w.stored = int64(w.buffered)
 	return nil
 }
 
@@ -188,28 +249,90 @@ func (w *objectWriter) startMultipart() error {
 	return nil
 }
 
-func (w *objectWriter) uploadPart(p []byte) error {
-	n := int32(len(w.parts) + 1)
+// send starts the upload of p in the background, once fewer than
+// maxInFlight uploads are running.
+func (w *objectWriter) send(p part) error {
+	if err := w.wait(maxInFlight - 1); err != nil {
+		return err
+	}
+	n := int32(len(w.parts) + len(w.sent) + 1)
 	if n > maxParts {
 		return fmt.Errorf("UploadPart %s: more than %d parts; raise multipart_part_size", w.keyUsed, maxParts)
 	}
+	done := make(chan partResult, 1)
+	w.sent = append(w.sent, sentPart{p, done})
 	in := &s3.UploadPartInput{
 		Bucket:        aws.String(w.spec.bucket),
 		Key:           aws.String(w.keyUsed),
 		UploadId:      w.uploadID,
 		PartNumber:    aws.Int32(n),
-		Body:          bytes.NewReader(p),
-		ContentLength: aws.Int64(int64(len(p))),
+		Body:          newSegmentReader(p.appendSegments(nil)),
+		ContentLength: aws.Int64(int64(p.size)),
 	}
 	if w.spec.checksums {
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
 	}
+	go w.uploadPart(in, done)
+	return nil
+}
+
+// uploadPart runs in its own goroutine: a panic there would end Fluent Bit,
+// so it becomes the part's error.
+func (w *objectWriter) uploadPart(in *s3.UploadPartInput, done chan<- partResult) {
+	var r partResult
+	defer func() {
+		if v := recover(); v != nil {
+			r.err = fmt.Errorf("UploadPart %d of %s: internal error (please report this with the stack): %v\n%s", *in.PartNumber, w.keyUsed, v, debug.Stack())
+		}
+		done <- r
+	}()
 	out, err := w.api.UploadPart(w.ctx, in)
 	if err != nil {
-		return fmt.Errorf("UploadPart %d of %s: %w", n, w.keyUsed, err)
+		r.err = fmt.Errorf("UploadPart %d of %s: %w", *in.PartNumber, w.keyUsed, err)
+		return
 	}
-	w.parts = append(w.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n), ChecksumCRC32: out.ChecksumCRC32})
-	w.stored += int64(len(p))
+	r.part = types.CompletedPart{ETag: out.ETag, PartNumber: in.PartNumber, ChecksumCRC32: out.ChecksumCRC32}
+}
+
+// wait collects finished uploads until at most keep are running. A part
+// that was stored gives its blocks back; the first error is returned, after
+// every upload it waited for has ended.
+func (w *objectWriter) wait(keep int) error {
+	var first error
+	for len(w.sent) > keep {
+		first = cmp.Or(first, w.collect(<-w.sent[0].done))
+	}
+	return first
+}
+
+// reap collects the uploads that have finished, without waiting, so that the
+// part being filled reuses their blocks: with an upload faster than the
+// compression, a flush holds little more than one part.
+func (w *objectWriter) reap() error {
+	for len(w.sent) > 0 {
+		select {
+		case r := <-w.sent[0].done:
+			if err := w.collect(r); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// collect takes the outcome r of the oldest upload.
+func (w *objectWriter) collect(r partResult) error {
+	s := w.sent[0]
+	w.sent = w.sent[1:]
+	w.buffered -= s.size
+	if r.err != nil {
+		return r.err
+	}
+	w.parts = append(w.parts, r.part)
+	w.stored += int64(s.size)
+	s.release(w.pool)
 	return nil
 }
 

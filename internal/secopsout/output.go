@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/digicert-secops/fluent-bit-digicert/internal/flb"
@@ -34,7 +33,7 @@ type Output struct {
 
 	ctx    context.Context // cancelled by Close: aborts in-flight uploads
 	cancel context.CancelFunc
-	bufs   sync.Pool // *[]byte for compressed objects
+	blocks *blockPool // buffers of compressed data, shared by flushes
 }
 
 // New builds the S3 client from cfg and the default credential chain, checks
@@ -86,6 +85,9 @@ func newOutput(cfg Config, api objectAPI, log flb.Logger) *Output {
 			threshold:       int(cfg.MultipartThreshold),
 			partSize:        int(cfg.PartSize),
 		},
+		// One flush holds at most threshold + part size, and one more
+		// block per part for the rounding.
+		blocks: newBlockPool(int(cfg.MultipartThreshold+cfg.PartSize)/blockSize + 2*maxInFlight + 2),
 		enc:    newNDJSONEncoder(cfg.CompressionLevel, cfg.JSONDateKey, cfg.JSONDateFormat),
 		log:    log,
 		target: cfg.target(cmp.Or(cfg.Region, fallbackRegion)),
@@ -96,7 +98,10 @@ func newOutput(cfg Config, api objectAPI, log flb.Logger) *Output {
 }
 
 // Close cancels uploads still running; later flushes return StatusRetry.
-func (o *Output) Close() { o.cancel() }
+func (o *Output) Close() {
+	o.cancel()
+	o.blocks.drop()
+}
 
 // ContentHash identifies a chunk: 16 hex digits of SHA-256 over the tag, a
 // zero byte and the chunk bytes. Fluent Bit hands a retried chunk over with
@@ -188,8 +193,7 @@ func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report,
 		r.Key = o.cfg.KeyFormat.Render(KeyVars{Prefix: o.cfg.Prefix, Tag: tag, Hash: hash, Time: first})
 		return r.Key
 	}
-	bp := o.buffer()
-	w := newObjectWriter(ctx, o.api, &o.spec, key, *bp)
+	w := newObjectWriter(ctx, o.api, &o.spec, key, o.blocks)
 	st, err := o.enc.Encode(w, chunk, func(t time.Time) { first = t })
 	r.Records, r.Skipped, r.firstSkip, r.NDJSONBytes = st.Records, st.Skipped, st.FirstSkip, st.NDJSONBytes
 	if err == nil && st.Records > st.Skipped {
@@ -210,19 +214,14 @@ func (o *Output) flush(ctx context.Context, chunk []byte, tag string) (r Report,
 	r.AlreadyStored = errors.Is(err, errAlreadyStored)
 	if r.Status != StatusOK {
 		r.Err, r.Cause = err, d.Cause
-		return r, d // the buffer may still be referenced by a cancelled request: not reused
+		return r, d // the blocks may still be read by a cancelled request: not reused
 	}
-	*bp = w.buf[:0]
-	o.bufs.Put(bp)
+	if err == nil {
+		// Stored: every request has read its body. (A 412 may answer
+		// before the body was read, so those blocks are left to the GC.)
+		w.release()
+	}
 	return r, d
-}
-
-func (o *Output) buffer() *[]byte {
-	if p, ok := o.bufs.Get().(*[]byte); ok {
-		return p
-	}
-	b := make([]byte, 0, 256<<10)
-	return &b
 }
 
 // GCPercent is the GOGC the plugin's Go runtime runs with unless the
