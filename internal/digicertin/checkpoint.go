@@ -115,9 +115,15 @@ func (c *checkpoint) endRun() {
 // identity. Those ledgers only shrink, and are empty once their rows have
 // been seen again or left the dedup window, so rows are encoded for this
 // at most dedup_window after an upgrade; body is nil after that.
-func (c *checkpoint) observe(body []byte, m rowMeta, gen, cutoff, untimedSec uint32) (decision, uint32) {
+//
+// next, if not nil, is the identity of the row the caller observes after
+// this one: its place in the ledger is fetched meanwhile (ledger.prefetch).
+func (c *checkpoint) observe(body []byte, m rowMeta, gen, cutoff, untimedSec uint32, next *rowHash) (decision, uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if next != nil {
+		c.led.prefetch(next)
+	}
 	if body != nil && !belowCutoff(m.sec, m.flags, cutoff) {
 		for i, f := range legacyFormats {
 			if old := c.old[i]; old != nil {
@@ -134,6 +140,14 @@ func (c *checkpoint) unpromise(m rowMeta) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.led.unpromise(m)
+}
+
+// prefetch starts fetching the ledger's memory for a row about to be
+// observed (ledger.prefetch).
+func (c *checkpoint) prefetch(h *rowHash) {
+	c.mu.Lock()
+	c.led.prefetch(h)
+	c.mu.Unlock()
 }
 
 // commit records rows that Fluent Bit has taken, in order, every row before

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ type fakeSource struct {
 	reportErr error
 	panics    int // Report panics this many times
 	opened    []string
+	decode    bool // rows come from digicert's decoder, with members and key ids
 }
 
 func newFakeSource() *fakeSource {
@@ -88,6 +90,10 @@ func (f *fakeSource) Open(ctx context.Context, run digicert.Run) (rowIterator, e
 	if err := f.openErr[run.RunID]; err != nil {
 		return nil, err
 	}
+	if f.decode {
+		body := "[" + strings.Join(f.rows[run.RunID], ",") + "]"
+		return &decodedRows{d: digicert.NewRowReader(strings.NewReader(body), 0, "")}, nil
+	}
 	it := &sliceRows{rows: f.rows[run.RunID], breakAt: -1, breakErr: f.breakErr}
 	if n, ok := f.breakAt[run.RunID]; ok {
 		it.breakAt = n
@@ -131,6 +137,35 @@ func (s *sliceRows) Stats() digicert.RowStats {
 	return digicert.RowStats{}
 }
 func (s *sliceRows) Close() error { return nil }
+
+// decodedRows reads rows as the client does, through digicert's decoder,
+// which locates the members and gives their keys ids.
+type decodedRows struct {
+	d   *digicert.RowReader
+	row digicert.Row
+	err error
+}
+
+func (r *decodedRows) Next() bool {
+	if r.err != nil {
+		return false
+	}
+	r.row, r.err = r.d.Next()
+	return r.err == nil
+}
+
+func (r *decodedRows) Row() digicert.Row          { return r.row }
+func (r *decodedRows) Members() []digicert.Member { return r.d.Members() }
+func (r *decodedRows) Keys() *digicert.Keys       { return r.d.Keys() }
+func (r *decodedRows) Part() int                  { return 0 }
+func (r *decodedRows) Stats() digicert.RowStats   { return r.d.Stats() }
+func (r *decodedRows) Close() error               { return nil }
+func (r *decodedRows) Err() error {
+	if r.err == io.EOF {
+		return nil
+	}
+	return r.err
+}
 
 func row(when, action string) string {
 	return `{"Date and time (UTC)":"` + when + `","Action":"` + action + `"}`
@@ -560,5 +595,29 @@ func TestRowIdentityIgnoresJSONFormatting(t *testing.T) {
 	r.poll()
 	if len(r.recs) != 2 || r.e.p.encoded != 2 {
 		t.Fatalf("shipped %d rows (encoded %d), want 2: the first and the changed one\n%v", len(r.recs), r.e.p.encoded, r.recs)
+	}
+}
+
+// A row's decision waits for the next row (heldRow), by which time the
+// decoder's key table may have started over and given the row's key ids to
+// other keys: every row must still be shipped with its own keys. Each row
+// here brings a new key, so the table (4096 keys) starts over mid-run.
+func TestHeldRowKeysOutliveKeyTable(t *testing.T) {
+	const n = 5000
+	rows := make([]string, n)
+	want := multiset{}
+	for i := range rows {
+		rows[i] = fmt.Sprintf(`{"Date and time (UTC)":"06-Feb-2025 10:00:00","Action":"a%d","k%05d":"v"}`, i, i)
+		want[canonical(t, []byte(rows[i]))]++
+	}
+	src := newFakeSource()
+	src.decode = true
+	src.add("r1", rows...)
+	r := newFakeRig(t, src, nil)
+	r.poll()
+	for r.collect() > 0 {
+	}
+	if missing, extra, sample := diff(r.got(), want); missing+extra > 0 {
+		t.Fatalf("%d rows missing, %d unexpected, e.g. %s", missing, extra, sample)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // flagUntimed marks a row whose event time could not be used (unparseable or
@@ -182,6 +183,22 @@ func (l *ledger) find(h rowHash, sec uint32, flags uint8) (*entry, uint8) {
 		l.n++
 	}
 	return e, tagFlags(t)
+}
+
+// prefetch starts loading the memory where a lookup of h begins (its home
+// slot's tag and entry; the entry it finds is usually there or in the next
+// line), so that a lookup issued a while later finds it in cache. A row's
+// lookup is otherwise a cache miss or two (the table of a million rows is
+// ~30 MiB), which the work around it cannot hide: ~150 ns of ~2 µs a row in
+// the steady state.
+func (l *ledger) prefetch(h *rowHash) {
+	s := &l.shards[h[15]]
+	if len(s.tags) == 0 {
+		return
+	}
+	i := s.home(h)
+	prefetch(unsafe.Pointer(&s.tags[i]))
+	prefetch(unsafe.Pointer(&s.ents[i]))
 }
 
 // belowCutoff says whether a row is older than a run's cutoff (unix s,

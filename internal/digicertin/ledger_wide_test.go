@@ -244,7 +244,7 @@ func TestCheckpointWideCounts(t *testing.T) {
 		for i, b := range bodies {
 			m := rowMeta{hash: c.key.sum(b), sec: now}
 			for range times[i] + extra {
-				if d, n := c.observe(nil, m, gen, cutoff, now); d == emitRow {
+				if d, n := c.observe(nil, m, gen, cutoff, now, nil); d == emitRow {
 					m.count = n
 					rows = append(rows, m)
 				}

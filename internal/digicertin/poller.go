@@ -416,6 +416,65 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 	e.p.enc.TimeKey = digicert.EventTimeField
 	e.p.ident.key, e.p.ident.timeKey = e.cp.key, digicert.EventTimeField
 	now, trusted, untimedSec := e.collectionTime(wm)
+	var held heldRow
+	// decide observes row r in the ledger and emits it if it is new. rec is
+	// its record if it was encoded already; next is passed on to observe.
+	decide := func(r *heldRow, rec []byte, next *rowHash) error {
+		if !r.ok {
+			if next != nil {
+				e.cp.prefetch(next)
+			}
+			return nil
+		}
+		r.ok = false
+		var body []byte
+		if rec != nil {
+			body = rec[len(prefix):]
+		}
+		d, count := e.cp.observe(body, r.m, gen, cutoff, r.untimedSec, next)
+		switch d {
+		case skipOld:
+			st.old++
+			return nil
+		case skipShipped:
+			st.shipped++
+			return nil
+		}
+		if rec == nil {
+			// The identity checked what the encoder needs, so this
+			// cannot fail (and did not for the same row before).
+			if rec = e.encodeRow(prefix, r, run, st); rec == nil {
+				return nil
+			}
+		}
+		t, m := r.t, r.m
+		SetEventTime(rec, t)
+		m.count = count
+		if count > 1 {
+			SetEventTime( // A later occurrence of an identical row gets count-1 extra
+				// nanoseconds on its record time (DigiCert's times are whole
+				// seconds), so a batch holding it never repeats the bytes of an
+				// earlier batch holding the first occurrence: the output keys
+				// objects by a hash of the batch and would take it for a retry.
+				// The body stays as DigiCert sent it and the metadata stays
+				// empty (Fluent Bit's s3 and gcs outputs turn metadata into an
+				// extra key); a re-emit after a crash gets the same count, so
+				// the same bytes.
+				rec, t.Add(time.Duration(count-1)))
+		}
+		if _, err := e.buf.add(rec, m); err != nil {
+			if errors.Is(err, errBatchMemory) {
+				// Not queued: a later run must emit it again.
+				e.cp.unpromise(m)
+			}
+			return err
+		}
+		st.emitted++
+		if m.flags&flagUntimed == 0 {
+			st.newest = max(st.newest, m.sec)
+		}
+		return nil
+	}
 	for rows.Next() {
 		if st.seen&4095 == 0 {
 			now, trusted, untimedSec = e.collectionTime(wm)
@@ -459,55 +518,28 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 		}
 		m.hash = e.p.ident.id()
 		e.p.hashed++
-		var rec, body []byte
-		if legacy {
-			// Rows of an earlier format are known by a hash of this body.
-			if rec = e.encodeRow(prefix, rows, run, st); rec == nil {
-				continue
+		if !legacy {
+			// Decided one row later (see heldRow): the row before is
+			// observed now, while this row's place in the ledger is
+			// fetched, and this one is held until the next.
+			if err := decide(&held, nil, &m.hash); err != nil {
+				return err
 			}
-			body = rec[len(prefix):]
-		}
-		d, count := e.cp.observe(body, m, gen, cutoff, untimedSec)
-		switch d {
-		case skipOld:
-			st.old++
-			continue
-		case skipShipped:
-			st.shipped++
+			held.hold(rows, m, t, untimedSec)
 			continue
 		}
+		// Rows of an earlier format are known by a hash of this body.
+		cur := currentRow(rows, m, t, untimedSec)
+		rec := e.encodeRow(prefix, &cur, run, st)
 		if rec == nil {
-			// The identity checked what the encoder needs, so this
-			// cannot fail (and did not for the same row before).
-			if rec = e.encodeRow(prefix, rows, run, st); rec == nil {
-				continue
-			}
+			continue
 		}
-		SetEventTime(rec, t)
-		m.count = count
-		if count > 1 {
-			SetEventTime( // A later occurrence of an identical row gets count-1 extra
-				// nanoseconds on its record time (DigiCert's times are whole
-				// seconds), so a batch holding it never repeats the bytes of an
-				// earlier batch holding the first occurrence: the output keys
-				// objects by a hash of the batch and would take it for a retry.
-				// The body stays as DigiCert sent it and the metadata stays
-				// empty (Fluent Bit's s3 and gcs outputs turn metadata into an
-				// extra key); a re-emit after a crash gets the same count, so
-				// the same bytes.
-				rec, t.Add(time.Duration(count-1)))
-		}
-		if _, err := e.buf.add(rec, m); err != nil {
-			if errors.Is(err, errBatchMemory) {
-				// Not queued: a later run must emit it again.
-				e.cp.unpromise(m)
-			}
+		if err := decide(&cur, rec, nil); err != nil {
 			return err
 		}
-		st.emitted++
-		if m.flags&flagUntimed == 0 {
-			st.newest = max(st.newest, m.sec)
-		}
+	}
+	if err := decide(&held, nil, nil); err != nil {
+		return err
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -515,11 +547,11 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 	return ctx.Err()
 }
 
-// encodeRow encodes the current row as a record after prefix (its time is
-// set by the caller), or counts it as malformed and returns nil.
-func (e *Engine) encodeRow(prefix []byte, rows rowIterator, run digicert.Run, st *runStats) []byte {
+// encodeRow encodes row r as a record after prefix (its time is set by the
+// caller), or counts it as malformed and returns nil.
+func (e *Engine) encodeRow(prefix []byte, r *heldRow, run digicert.Run, st *runStats) []byte {
 	e.p.encoded++
-	rec, _, err := e.p.enc.AppendMembers(append(e.p.rec[:0], prefix...), rows.Row(), rows.Members(), rows.Keys())
+	rec, _, err := e.p.enc.AppendMembers(append(e.p.rec[:0], prefix...), r.row, r.members, r.validKeys())
 	e.p.rec = rec
 	if err != nil {
 		e.malformedRow(run, st, err)
