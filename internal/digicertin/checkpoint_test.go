@@ -212,6 +212,26 @@ func BenchmarkSnapshot1M(b *testing.B) {
 	b.ReportMetric(float64(st.Size())/1e6, "MB/file")
 }
 
+// BenchmarkSnapshotLoad1M is the start-up cost of a checkpoint of one
+// million rows: the state file read into the ledger as the input loads it.
+func BenchmarkSnapshotLoad1M(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "s.state")
+	l := newLedger()
+	for i, h := range ledgerHashes(1_000_000) {
+		l.commit(rowMeta{hash: h, sec: uint32(1.7e9) + uint32(i), count: 1})
+	}
+	if err := writeSnapshot(path, 1, stateMeta{ReportID: "r"}, l.durable, l.len()); err != nil {
+		b.Fatal(err)
+	}
+	l = nil
+	loopCPU(b, func() {
+		c := &checkpoint{led: newLedger()}
+		if _, err := readSnapshot(path, c.led.reserve, c.loadRow); err != nil || c.led.len() != 1_000_000 {
+			b.Fatal(err, c.led.len())
+		}
+	})
+}
+
 func flip(t *testing.T, path string, at int) {
 	b, err := os.ReadFile(path)
 	if err != nil {
