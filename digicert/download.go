@@ -107,7 +107,7 @@ func (c *Client) spill(body io.Reader, op string) (*partBody, error) {
 	if os.Remove(f.Name()) != nil {
 		p.path = f.Name()
 	}
-	n, err := io.Copy(f, io.LimitReader(body, c.maxBodySize+1))
+	n, err := spillCopy(f, io.LimitReader(body, c.maxBodySize+1))
 	p.size = n
 	c.obs.Downloaded(n)
 	var bre *bodyReadError
@@ -123,6 +123,40 @@ func (c *Client) spill(body io.Reader, op string) (*partBody, error) {
 		return nil, fmt.Errorf("digicert: %s: body larger than the limit of %d bytes", op, c.maxBodySize)
 	}
 	return p, nil
+}
+
+// spillBlock is how much of a download is written to its file at a time.
+const spillBlock = 256 << 10
+
+// spillCopy is io.Copy with fewer system calls: io.Copy into a file reads
+// and writes 32 KiB at a time, ~4,000 calls for a 67 MB report (about 2 %
+// of the CPU of reading it again when every row is known). Each read takes
+// what the connection has, and the file is written once per spillBlock.
+// Errors are returned as they come (a read error stays a bodyReadError).
+func spillCopy(dst io.Writer, src io.Reader) (int64, error) {
+	buf := make([]byte, spillBlock)
+	var n int64
+	for {
+		m := 0
+		var rerr error
+		for m < len(buf) && rerr == nil {
+			var k int
+			k, rerr = src.Read(buf[m:])
+			m += k
+		}
+		if m > 0 {
+			if _, err := dst.Write(buf[:m]); err != nil {
+				return n, err
+			}
+			n += int64(m)
+		}
+		switch {
+		case rerr == io.EOF:
+			return n, nil
+		case rerr != nil:
+			return n, rerr
+		}
+	}
 }
 
 // isZip sniffs the body: DigiCert answers with a ZIP whatever format was

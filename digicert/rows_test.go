@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 )
 
 // zipOf builds a ZIP from name/content pairs.
@@ -366,4 +367,41 @@ func readRowsStats(t *testing.T, c *Client, run Run, check func(RowStats)) ([]st
 		check(rs.Stats())
 	}
 	return got, rs.Err()
+}
+
+// countingWriter counts the Write calls it gets (and, unlike a
+// bytes.Buffer, has no ReadFrom for io.Copy to use instead, as a file
+// has none that applies to an HTTP body).
+type countingWriter struct {
+	buf   bytes.Buffer
+	calls int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.calls++
+	return w.buf.Write(p)
+}
+
+func (w *countingWriter) Bytes() []byte { return w.buf.Bytes() }
+
+// A download reaches its temporary file in spillBlock writes, however small
+// the reads from the connection are, byte for byte; a read error comes back
+// as it was (a bodyReadError makes the download retryable).
+func TestSpillCopyWritesInBlocks(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3*spillBlock/16+5)
+	var w countingWriter
+	n, err := spillCopy(&w, iotest.HalfReader(bytes.NewReader(data)))
+	if err != nil || n != int64(len(data)) || !bytes.Equal(w.Bytes(), data) {
+		t.Fatalf("copied %d of %d bytes (equal %v), error %v", n, len(data), bytes.Equal(w.Bytes(), data), err)
+	}
+	if want := (len(data) + spillBlock - 1) / spillBlock; w.calls != want {
+		t.Errorf("%d writes for %d bytes, want %d", w.calls, len(data), want)
+	}
+
+	readErr := &bodyReadError{errors.New("connection reset")}
+	w = countingWriter{}
+	n, err = spillCopy(&w, io.MultiReader(bytes.NewReader(data[:1000]), iotest.ErrReader(readErr)))
+	if err != readErr || n != 1000 || !bytes.Equal(w.Bytes(), data[:1000]) {
+		t.Fatalf("got %d bytes, error %v; want the 1000 bytes before the error, then it", n, err)
+	}
 }
