@@ -10,17 +10,24 @@ import (
 // next row (readRun). A ledger lookup is a cache miss that nothing around
 // it hides; decided one row later, it finds the memory fetched while the
 // next row was decoded (checkpoint.observe's next). Rows are still observed
-// in order, and the reader has moved on, so the row is kept as a copy: its
-// bytes, members and the key table their ids refer to.
+// in order, and the reader has moved on, so the row is kept as a copy.
 type heldRow struct {
 	ok         bool
 	m          rowMeta
 	t          time.Time
 	untimedSec uint32
 	row        []byte
-	members    []jsonbytes.Member
+	members    []jsonbytes.Member // nil: encoding scans the row
 	keys       *jsonbytes.Keys
 	keysGen    uint64 // keys.Gen() when the row was read
+
+	// emitting says the row decided last was emitted. Only then are the
+	// members kept: copying them costs as much as the bytes, and only a
+	// row that is emitted needs them, to be encoded without a scan. In a
+	// backfill nearly every row is emitted, in the steady state nearly
+	// none; a row that is emitted unlike the one before is scanned, which
+	// gives the same record.
+	emitting bool
 }
 
 // keepHeldCap bounds the row buffer kept from one held row to the next, so
@@ -32,10 +39,15 @@ func (h *heldRow) hold(rows rowIterator, m rowMeta, t time.Time, untimedSec uint
 	if cap(h.row) > keepHeldCap {
 		h.row = nil
 	}
-	row, members := h.row, h.members
-	*h = currentRow(rows, m, t, untimedSec)
-	h.row = append(row[:0], h.row...)
-	h.members = append(members[:0], h.members...)
+	h.ok, h.m, h.t, h.untimedSec = true, m, t, untimedSec
+	h.row = append(h.row[:0], rows.Row()...)
+	h.members, h.keys = h.members[:0], nil
+	if h.emitting {
+		h.members = append(h.members, rows.Members()...)
+		if h.keys = rows.Keys(); h.keys != nil {
+			h.keysGen = h.keys.Gen()
+		}
+	}
 }
 
 // currentRow is the current row of rows, valid until rows moves on.

@@ -432,6 +432,7 @@ func (e *Engine) readRun(ctx context.Context, run digicert.Run, gen, cutoff, wm 
 			body = rec[len(prefix):]
 		}
 		d, count := e.cp.observe(body, r.m, gen, cutoff, r.untimedSec, next)
+		r.emitting = d == emitRow
 		switch d {
 		case skipOld:
 			st.old++
