@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -260,5 +261,55 @@ func TestBufferNoMemory(t *testing.T) {
 	}
 	if want := slices.Concat(rec(80, 'a'), rec(20, 'b'), rec(30, 'd')); !bytes.Equal(got, want) {
 		t.Fatalf("handed out %q", got)
+	}
+}
+
+// During a backfill the next batch starts late enough to be full just
+// before the next callback, not right after the last one was taken; a stop
+// ends the wait at once; a poller slower than the callbacks never waits.
+func TestBufferPacesBatchesToTheCallbacks(t *testing.T) {
+	const period = 200 * time.Millisecond
+	// run collects once (nothing queued), fills a batch the poller took
+	// fillTime to fill, collects it one period later while the poller waits
+	// to add the next record, optionally closes the buffer closeAfter the
+	// take, and returns how long after the take that record went in.
+	run := func(fillTime, closeAfter time.Duration) (time.Duration, error) {
+		b := newBuffer(1000, 1000)
+		start := time.Now()
+		b.take()
+		for range 10 {
+			if _, err := b.add(rec(100, 'a'), rowMeta{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.blocks[0].filled = fillTime
+		added := make(chan error, 1)
+		go func() {
+			_, err := b.add(rec(100, 'b'), rowMeta{})
+			added <- err
+		}()
+		waitParked(t, b)
+		time.Sleep(period - time.Since(start))
+		if _, id := b.take(); id == 0 {
+			t.Fatal("nothing taken")
+		}
+		took := time.Now()
+		if closeAfter > 0 {
+			time.Sleep(closeAfter)
+			b.close()
+		}
+		err := <-added
+		return time.Since(took), err
+	}
+	// Filled in 20 ms: the next starts at period - 10 % - 22 ms = 158 ms.
+	if waited, err := run(20*time.Millisecond, 0); err != nil || waited < 140*time.Millisecond || waited > 300*time.Millisecond {
+		t.Errorf("next batch started %v after the take (err %v), want about 158ms", waited, err)
+	}
+	if waited, err := run(20*time.Millisecond, 30*time.Millisecond); err != errBufferClosed || waited > 150*time.Millisecond {
+		t.Errorf("close during the wait: add returned %v after %v", err, waited)
+	}
+	// Slower than the callbacks: no wait.
+	if waited, err := run(250*time.Millisecond, 0); err != nil || waited > 100*time.Millisecond {
+		t.Errorf("a slow poller waited %v (err %v)", waited, err)
 	}
 }
