@@ -38,22 +38,25 @@ const (
 	MinDedupWindow      = time.Hour
 
 	// DefaultMaxBytesPerCollect is what one 1-second Fluent Bit callback is
-	// handed. Fluent Bit calls a Go input once a second, so this is also the
-	// backfill speed, and Fluent Bit's peak RSS is about 22 MiB + 2× this
-	// (it briefly holds its own copy of each buffer; measured with Fluent Bit
-	// 5.1.1 and a null output on 2 cores). 32 MB moves a 1,000,000-row
-	// backfill (~685 B/row, 685 MB) in about 22 s with Fluent Bit near
-	// 86 MiB; 64 MB would halve the time for ~150 MiB. An hourly run of a
-	// busy account (thousands of rows, a few MB) goes in one callback either way.
-	DefaultMaxBytesPerCollect = 32_000_000
+	// handed at most. Fluent Bit calls a Go input once a second, so this is
+	// also the backfill speed: 96 MB moves a 1,000,000-row backfill (~685
+	// B/row, 685 MB) in 8 callbacks, ~7 s, with Fluent Bit's peak RSS near
+	// 285 MiB (batches written in place and paced to the callbacks; make
+	// bench-fluentbit, docs/benchmarks.md). Fluent Bit holds up to two
+	// copies of a batch while it takes it over, so a smaller value bounds
+	// memory for a slower backfill (32M: ~150 MiB, ~20 s). An hourly run of
+	// a busy account (thousands of rows, a few MB) goes in one callback
+	// either way, and a batch's memory is only what its rows use.
+	DefaultMaxBytesPerCollect = 96_000_000
 	MinMaxBytesPerCollect     = 64_000
 	MaxMaxBytesPerCollect     = 512_000_000
 	// bufferFactor sets the default buffer_size. The poller refills a
 	// taken batch well within the second until the next callback (over
 	// 100 MB/s, BenchmarkEngineZipped100k), so one callback's worth keeps
 	// every callback full: in real Fluent Bit a 1,000,000-row backfill took
-	// the same ~21 s with 32M as with 64M, and Fluent Bit's peak RSS fell
-	// from 375 to 312 MiB (make bench-fluentbit, docs/benchmarks.md).
+	// the same ~21 s with a buffer of one callback's worth as with two, and
+	// Fluent Bit's peak RSS fell from 375 to 312 MiB (make bench-fluentbit,
+	// docs/benchmarks.md).
 	bufferFactor = 1
 )
 
@@ -177,7 +180,7 @@ func loadConfig(g flb.ConfigGetter) (Config, error) {
 		return c, err
 	}
 	if perCollect < MinMaxBytesPerCollect || perCollect > MaxMaxBytesPerCollect {
-		return c, fmt.Errorf("max_bytes_per_collect: %s is out of range: use 64K to 512M (default 32M)", get("max_bytes_per_collect"))
+		return c, fmt.Errorf("max_bytes_per_collect: %s is out of range: use 64K to 512M (default 96M)", get("max_bytes_per_collect"))
 	}
 	c.MaxBytesPerCollect = int(perCollect)
 	bufSize, err := flb.ParseSize("buffer_size", get("buffer_size"), int64(bufferFactor*c.MaxBytesPerCollect))

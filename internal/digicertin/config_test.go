@@ -36,7 +36,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		APIKey: testKey, ReportID: g["report_id"], APIBase: digicert.DefaultBaseURL, Interval: time.Hour, Mode: ModeRun,
 		WaitTimeout: 10 * time.Minute, PollInterval: 10 * time.Second, StateFile: g["state_file"],
 		DedupWindow: 48 * time.Hour, RequestTimeout: 30 * time.Second,
-		MaxBytesPerCollect: 32_000_000, BufferSize: 32_000_000,
+		MaxBytesPerCollect: 96_000_000, BufferSize: 96_000_000,
 		DownloadTimeout: 30 * time.Minute, MaxInflatedSize: 4 << 30, MaxZipMembers: 1000,
 	}
 	if c != want {
@@ -147,7 +147,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{map[string]string{"tls_ca_file": filepath.Join(dir, "none.pem")}, "tls_ca_file: \"" + filepath.Join(dir, "none.pem") + "\" is not a readable file"},
 		{map[string]string{"max_bytes_per_collect": "1K"}, "max_bytes_per_collect: 1K is out of range: use 64K to 512M"},
 		{map[string]string{"max_bytes_per_collect": "1T"}, `max_bytes_per_collect: "1T" has an unknown unit`},
-		{map[string]string{"buffer_size": "1M"}, "buffer_size: 1000000 bytes is out of range: use at least max_bytes_per_collect (32000000)"},
+		{map[string]string{"buffer_size": "1M"}, "buffer_size: 1000000 bytes is out of range: use at least max_bytes_per_collect (96000000)"},
 		{map[string]string{"add_metadata": "maybe"}, `add_metadata: "maybe" is not a boolean`},
 	}
 	for _, c := range cases {

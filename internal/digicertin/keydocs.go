@@ -24,7 +24,7 @@ func KeyDocs() []flb.KeyDoc {
 		kd("http_proxy", "", "proxy URL for DigiCert (default: the environment)"),
 		kd("tls_ca_file", "", "extra PEM CA bundle"),
 		kd("request_timeout", "30s", "timeout of one HTTP request"),
-		kd("max_bytes_per_collect", "32M", "bytes handed to Fluent Bit per 1-second callback"),
+		kd("max_bytes_per_collect", "96M", "bytes handed to Fluent Bit per 1-second callback"),
 		kd("buffer_size", "", "bound of the queue between poller and Fluent Bit (default 2 x max_bytes_per_collect)"),
 		kd("add_metadata", "off", "on: report and run ids in the record's metadata"),
 		kd("download_timeout", "30m", "longest time one download may take"),
