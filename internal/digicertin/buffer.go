@@ -153,7 +153,9 @@ func (b *buffer) paceWait() time.Duration {
 	if period == 0 {
 		period = collectPeriod // the first batch went at the first callback
 	}
-	lead := period/10 + b.lastFill*11/10
+	// lastFill is at most an hour (take caps it), so this cannot overflow,
+	// and the start is never later than 90 % of a period after the take.
+	lead := min(period/10+b.lastFill*11/10, period)
 	return time.Until(b.lastTake.Add(period - lead))
 }
 
@@ -212,7 +214,10 @@ func (b *buffer) take() ([]byte, uint64) {
 	if fill == 0 {
 		// Taken before it was full: how long a whole batch would have
 		// taken at this one's pace.
-		fill = time.Duration(float64(now.Sub(blk.started)) * float64(b.perCollect) / float64(max(len(blk.data), 1)))
+		// Capped: a batch of a few rows may have waited for hours (a
+		// paused input), and the product must not overflow.
+		est := float64(now.Sub(blk.started)) * float64(b.perCollect) / float64(max(len(blk.data), 1))
+		fill = time.Duration(min(est, float64(time.Hour)))
 	}
 	b.lastTake, b.lastFill = now, fill
 	bt := &batch{id: b.nextBatch, data: blk.data, metas: blk.metas, endSeq: blk.firstSeq + uint64(len(blk.metas))}

@@ -312,4 +312,25 @@ func TestBufferPacesBatchesToTheCallbacks(t *testing.T) {
 	if waited, err := run(250*time.Millisecond, 0); err != nil || waited > 100*time.Millisecond {
 		t.Errorf("a slow poller waited %v (err %v)", waited, err)
 	}
+
+	// A batch of one small row taken after days in the queue (a paused
+	// input) says nothing about a backfill: the next batch does not wait.
+	b := newBuffer(1<<20, 1<<20)
+	b.add(rec(10, 'a'), rowMeta{})
+	b.blocks[0].started = time.Now().Add(-72 * time.Hour)
+	b.take()
+	added := make(chan error, 1)
+	go func() {
+		_, err := b.add(rec(10, 'b'), rowMeta{})
+		added <- err
+	}()
+	select {
+	case err := <-added:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(100 * time.Millisecond):
+		b.close()
+		t.Errorf("after a batch that waited for days the next one waited (add: %v)", <-added)
+	}
 }
