@@ -1,6 +1,7 @@
 package flbplugin
 
 import (
+	"runtime/debug"
 	"slices"
 	"testing"
 	"unsafe"
@@ -110,5 +111,20 @@ func TestUnregisterForgetsAPITable(t *testing.T) {
 	p.Unregister()
 	if p.APITable() != nil {
 		t.Error("API table kept after Unregister")
+	}
+}
+
+// TuneRuntime sets GOGC, but leaves one set in the environment alone.
+func TestTuneRuntime(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	TuneRuntime(37, "")
+	if got := GCPercent(); got != 37 {
+		t.Errorf("GOGC %d after TuneRuntime(37), want 37", got)
+	}
+	t.Setenv("GOGC", "80")
+	TuneRuntime(12, "")
+	if got := GCPercent(); got != 37 {
+		t.Errorf("GOGC %d after TuneRuntime(12) with GOGC set, want it unchanged (37)", got)
 	}
 }

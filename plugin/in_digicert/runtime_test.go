@@ -2,17 +2,17 @@ package main
 
 import (
 	"os"
-	"runtime/debug"
 	"testing"
+
+	"github.com/digicert-secops/fluent-bit-digicert/internal/flbplugin"
 )
 
+// The plugin's runtime runs with its own GOGC from load on.
 func TestInputGCPercent(t *testing.T) {
 	if os.Getenv("GOGC") != "" {
 		t.Skip("GOGC is set: the plugin keeps it")
 	}
-	old := debug.SetGCPercent(inputGCPercent)
-	defer debug.SetGCPercent(old)
-	if old != inputGCPercent {
-		t.Errorf("GC percent at load %d, want %d", old, inputGCPercent)
+	if got := flbplugin.GCPercent(); got != inputGCPercent {
+		t.Errorf("GOGC at load %d, want %d", got, inputGCPercent)
 	}
 }
