@@ -1,6 +1,7 @@
 package digicertin
 
 import (
+	"os"
 	"runtime"
 	"unsafe"
 )
@@ -35,7 +36,7 @@ func (m *tableMem) free() {
 func allocTable(n int) ([]uint8, []entry, *tableMem) {
 	const slot = int(unsafe.Sizeof(entry{})) + 1
 	if n*slot >= tableMapMin {
-		page := 4096
+		page := os.Getpagesize()
 		size := (n*slot + page - 1) / page * page
 		if b, err := mapMemory(size); err == nil {
 			b = b[:size]
