@@ -13,8 +13,14 @@ import (
 	"github.com/digicert-secops/fluent-bit-digicert/internal/metrics"
 )
 
-// startupTimeout bounds the credential and bucket checks in New.
-const startupTimeout = 30 * time.Second
+// startupTimeout bounds what New asks over the network: the credentials
+// (an instance, pod or STS role may be behind them) and the bucket checks.
+// Loading the configuration (files, a CA bundle) is local work and is not
+// counted: on a slow or busy host it alone once took longer than this.
+var startupTimeout = 30 * time.Second
+
+// loadConfig is loadAWSConfig; tests replace it.
+var loadConfig = loadAWSConfig
 
 // GCPercent is the GOGC of the plugin's Go runtime unless the environment
 // sets one. Its live heap is small (a flush's blocks, the gzip state), and the
@@ -48,13 +54,17 @@ type Output struct {
 // the credentials and the bucket, and returns a ready output. Its errors say
 // what to fix and never contain a secret.
 func New(ctx context.Context, cfg Config, log flb.Logger) (*Output, error) {
-	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
-	defer cancel()
-	awsCfg, err := loadAWSConfig(ctx, cfg, log)
+	awsCfg, err := loadConfig(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
 	creds, err := awsCfg.Credentials.Retrieve(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%s: no AWS credentials within %s: the instance, pod or STS role that provides them did not answer (check role_arn, the instance metadata service and the network to STS): %w",
+			PluginName, startupTimeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: no usable AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile, role_arn, or run with an instance/pod role): %w", PluginName, err)
 	}

@@ -415,7 +415,7 @@ func TestDigicertHostValgrind(t *testing.T) {
 	}
 	lost, ok := dcDefinitelyLost(h.stderr.String())
 	if !ok || lost != 0 {
-		t.Errorf("valgrind: definitely lost %d bytes (summary found: %v)\n%s", lost, ok, h.stderr.String())
+		t.Errorf("valgrind: definitely lost %d bytes (summary found: %v)\n%s", lost, ok, dcReadableLog(h.stderr.String()))
 	}
 	want := dcTruthKeys(t, truth)
 	dcCheckExactlyOnce(t, "a", h.records("a"), want, nil)

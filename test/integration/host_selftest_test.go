@@ -221,6 +221,6 @@ func TestHostSelfTestValgrindCatchesLeak(t *testing.T) {
 	}
 	lost, ok := dcDefinitelyLost(h.stderr.String())
 	if !ok || lost < 3*128 {
-		t.Errorf("valgrind definitely lost %d bytes (found=%v), want the 3 kept buffers\n%s", lost, ok, h.stderr.String())
+		t.Errorf("valgrind definitely lost %d bytes (found=%v), want the 3 kept buffers\n%s", lost, ok, dcReadableLog(h.stderr.String()))
 	}
 }

@@ -290,7 +290,7 @@ func (h *dcHost) next(re string) []string {
 			return m
 		}
 	}
-	h.t.Fatalf("flbhost ended before an event matching %q\nevents: %q\nstderr:\n%s", re, h.events, h.stderr.String())
+	h.t.Fatalf("flbhost ended before an event matching %q\nevents: %q\nstderr:\n%s", re, h.events, dcReadableLog(h.stderr.String()))
 	return nil
 }
 
@@ -538,6 +538,46 @@ func dcDeathNote(log string) string {
 
 func dcValgrindArgs(vg string) []string {
 	return []string{vg, "--leak-check=full", "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"}
+}
+
+var dcValgrindLineRx = regexp.MustCompile(`^==\d+==`)
+
+// dcReadableLog puts the host's and the plugin's own lines first and keeps
+// only the end of valgrind's: under valgrind the Go runtime makes thousands
+// of lines of noise that would otherwise push the plugin's error (the reason
+// a test failed) out of a truncated CI log.
+func dcReadableLog(log string) string {
+	var own, vg []string
+	for _, l := range strings.Split(log, "\n") {
+		if dcValgrindLineRx.MatchString(l) {
+			vg = append(vg, l)
+		} else {
+			own = append(own, l)
+		}
+	}
+	if len(vg) == 0 {
+		return log
+	}
+	const keep = 60
+	var b strings.Builder
+	b.WriteString(strings.Join(own, "\n"))
+	fmt.Fprintf(&b, "\n--- valgrind's own lines: %d", len(vg))
+	if len(vg) > keep {
+		fmt.Fprintf(&b, ", the last %d", keep)
+		vg = vg[len(vg)-keep:]
+	}
+	b.WriteString(":\n" + strings.Join(vg, "\n"))
+	return b.String()
+}
+
+// dcAround returns up to n bytes of log on each side of the first match of
+// what, so a valgrind error is shown with its stack.
+func dcAround(log, what string, n int) string {
+	i := strings.Index(log, what)
+	if i < 0 {
+		return ""
+	}
+	return log[max(0, i-n):min(len(log), i+len(what)+n)]
 }
 
 var dcLostRx = regexp.MustCompile(`definitely lost: ([\d,]+) bytes in ([\d,]+) blocks`)

@@ -271,10 +271,10 @@ func TestS3OutHostValgrind(t *testing.T) {
 	// a bad free is.
 	for _, bad := range []string{"free'd", "Invalid free", "Mismatched free"} {
 		if strings.Contains(run.log, bad) {
-			t.Errorf("valgrind reports %q:\n%s", bad, run.log)
+			t.Errorf("valgrind reports %q:\n%s\n--- the whole log:\n%s", bad, dcAround(run.log, bad, 1500), dcReadableLog(run.log))
 		}
 	}
 	if lost, ok := dcDefinitelyLost(run.log); !ok || lost != 0 {
-		t.Errorf("valgrind: definitely lost %d bytes (summary found: %v)\n%s", lost, ok, run.log)
+		t.Errorf("valgrind: definitely lost %d bytes (summary found: %v)\n%s", lost, ok, dcReadableLog(run.log))
 	}
 }
