@@ -3,6 +3,8 @@ package secopsout
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +86,33 @@ func TestStartupCredentialsTimeout(t *testing.T) {
 	want := "secops_s3: no AWS credentials within 50ms: the instance, pod or STS role that provides them did not answer"
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q, want it to contain %q", err, want)
+	}
+}
+
+// An S3 that does not answer within the deadline is like one that cannot be
+// reached: the output warns and starts, and chunks are retried.
+func TestStartupSilentS3Warns(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-hang:
+		}
+	}))
+	defer srv.Close()
+	defer close(hang)
+	setStartup(t, 200*time.Millisecond, loadAWSConfig)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-never-logged")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	log := &flbtest.MemoryLogger{}
+	o, err := New(context.Background(), testConfig(t, flb.MapConfig{"endpoint": srv.URL, "region": "us-east-1"}), log)
+	if err != nil || o == nil {
+		t.Fatalf("a silent S3 refused the start: %v", err)
+	}
+	o.Close()
+	if !strings.Contains(log.String(), "cannot reach endpoint "+srv.URL) {
+		t.Errorf("log:\n%s", log)
 	}
 }
