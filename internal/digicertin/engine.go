@@ -119,8 +119,9 @@ func (e *Engine) Collect() (records []byte, batch uint64) {
 }
 
 // Release records that Fluent Bit has taken batch (its cleanup callback)
-// and frees the batch's records, also after Stop. The rows are committed to the checkpoint (journaled and fsynced) at the next
-// Collect, a second later, or at Stop, not here: a threaded Fluent Bit input
+// and frees the batch's records, also after Stop. The rows are committed to
+// the checkpoint (journaled and fsynced) at the next Collect, a second
+// later, or at Stop, not here: a threaded Fluent Bit input
 // puts the records in a ring buffer that its engine moves into a chunk (and,
 // with filesystem storage, onto disk) only every 250 ms, so a kill -9 just
 // after the cleanup callback loses them from Fluent Bit. Committing one

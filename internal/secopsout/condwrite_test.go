@@ -48,10 +48,7 @@ func TestStartupRefusesAServerWithoutConditionalWrites(t *testing.T) {
 	fake := &noCondWriteS3{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-never-logged")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	staticCredentials(t)
 	cfg := testConfig(t, flb.MapConfig{"endpoint": srv.URL, "region": "us-east-1"})
 	log := &flbtest.MemoryLogger{}
 	o, err := New(context.Background(), cfg, log)

@@ -24,6 +24,16 @@ func setStartup(t *testing.T, timeout time.Duration, load func(context.Context, 
 	t.Cleanup(func() { startupTimeout, loadConfig = oldTimeout, oldLoad })
 }
 
+// staticCredentials gives the SDK's default chain fixed credentials from the
+// environment and no shared files, so nothing on the machine is read.
+func staticCredentials(t *testing.T) {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-never-logged")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+}
+
 // closedEndpoint returns an address nothing listens on.
 func closedEndpoint(t *testing.T) string {
 	t.Helper()
@@ -48,10 +58,7 @@ func TestStartupDeadlineCountsOnlyTheNetwork(t *testing.T) {
 		time.Sleep(3 * timeout) // a slow host
 		return cfg, err
 	})
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-never-logged")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	staticCredentials(t)
 	ep := closedEndpoint(t)
 	log := &flbtest.MemoryLogger{}
 	o, err := New(context.Background(), testConfig(t, flb.MapConfig{"endpoint": ep, "region": "us-east-1"}), log)
@@ -102,10 +109,7 @@ func TestStartupSilentS3Warns(t *testing.T) {
 	defer srv.Close()
 	defer close(hang)
 	setStartup(t, 200*time.Millisecond, loadAWSConfig)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-never-logged")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	staticCredentials(t)
 	log := &flbtest.MemoryLogger{}
 	o, err := New(context.Background(), testConfig(t, flb.MapConfig{"endpoint": srv.URL, "region": "us-east-1"}), log)
 	if err != nil || o == nil {
